@@ -1,0 +1,496 @@
+"""CrossEncoderRanker: a cross-encoder reranker with a score cache, dedup, length-sorted batching and meta output."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import hashlib
+import logging
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Literal
+
+from haystack import Document, component, default_from_dict, default_to_dict
+from haystack.utils import ComponentDevice, Secret
+from haystack.utils.hf import deserialize_hf_model_kwargs, serialize_hf_model_kwargs
+
+from haystack_rerank.cache.base import RerankCache
+from haystack_rerank.cache.keys import ScoringScope, fingerprint_model_folder, make_cache_key
+from haystack_rerank.components.rankers._scoring import (
+    batches_by_length,
+    document_text,
+    min_max_normalise,
+    sigmoid,
+)
+from haystack_rerank.errors import ConfigurationError
+from haystack_rerank.models import resolve_model
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_RERANK_MODEL = "cross-encoder/ms-marco-MiniLM-L-6-v2"
+RETRIEVAL_SCORE_META_KEY = "retrieval_score"
+BACKENDS = ("torch", "onnx", "openvino")
+PRECISIONS = ("float32", "bfloat16")
+
+
+@component
+class CrossEncoderRanker:
+    """
+    Reranks documents with a sentence-transformers cross-encoder, caching scores across queries.
+
+    Each (query, document text) pair is scored by the model unless its score is in `cache`; only the
+    misses go to the model, in batches sorted by token length. Documents sharing an id are scored once
+    and returned once (the one with the highest first-stage score is kept). Documents without text are
+    not scored: they come last, with `score=None`. Every returned document is a copy with `score` set
+    to the reranking score and the first-stage score kept in `meta["retrieval_score"]`.
+
+    Besides `documents`, `run` returns `meta` with: `top_score` (best score before `score_threshold`
+    and `top_k`, None when nothing was scored), `low_confidence` (`top_score` under
+    `low_confidence_threshold`), `scored`, `unscored`, `duplicates`, `cache_hits`, `cache_misses`
+    (candidates scored by the model while a cache is configured), `cache_bypassed` (cache operations
+    that failed and were skipped), `model_scored` (pairs sent to the model), `batches` and
+    `model_seconds` (time spent in `CrossEncoder.predict`).
+
+    ### Usage example
+
+    ```python
+    from haystack import Document
+    from haystack_rerank.cache import MemoryRerankCache
+    from haystack_rerank.components.rankers import CrossEncoderRanker
+
+    ranker = CrossEncoderRanker(top_k=2, cache=MemoryRerankCache())
+    ranker.warm_up()
+    docs = [Document(content="Berlin is the capital of Germany."), Document(content="Paris is in France.")]
+    result = ranker.run(query="What is the capital of Germany?", documents=docs)
+    print(result["documents"][0].content, result["meta"]["cache_misses"])
+    ```
+    """
+
+    def __init__(  # noqa: PLR0913 - a flat, serialisable parameter list is the Haystack convention
+        self,
+        *,
+        model: str | Path = DEFAULT_RERANK_MODEL,
+        device: ComponentDevice | None = None,
+        token: Secret | None = Secret.from_env_var(["HF_API_TOKEN", "HF_TOKEN"], strict=False),
+        batch_size: int = 32,
+        max_length: int | None = 512,
+        top_k: int = 10,
+        score_threshold: float | None = None,
+        scale_score: bool = True,
+        meta_fields_to_embed: list[str] | None = None,
+        embedding_separator: str = "\n",
+        backend: Literal["torch", "onnx", "openvino"] = "torch",
+        precision: Literal["float32", "bfloat16"] = "float32",
+        cache: RerankCache | None = None,
+        low_confidence_threshold: float | None = None,
+        alpha: float | None = None,
+        length_sort: bool = True,
+        trust_remote_code: bool = False,
+        model_kwargs: dict[str, Any] | None = None,
+        tokenizer_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        """
+        Create the ranker; nothing is loaded until `warm_up()` (or the first `run`).
+
+        :param model: Hub name or local folder of a cross-encoder. Stored as given (portable YAML) and
+            resolved to a locally installed copy, when one exists, at load time.
+        :param device: Device to load the model on; None picks the best available one at load time.
+        :param token: Hugging Face token for private models.
+        :param batch_size: Pairs per forward pass.
+        :param max_length: Tokens per (query, document) pair; longer pairs are truncated. None uses the
+            model's own limit.
+        :param top_k: Maximum number of documents returned (0 returns none).
+        :param score_threshold: Drop scored documents whose final score is below this value.
+        :param scale_score: Apply a sigmoid to the logits so scores lie in 0..1.
+        :param meta_fields_to_embed: Meta fields (e.g. `["title"]`) placed before the content in the
+            text the model reads.
+        :param embedding_separator: Joins the embedded meta values and the content.
+        :param backend: sentence-transformers backend: "torch", "onnx" or "openvino".
+        :param precision: "float32", or "bfloat16" to cast the weights (torch backend only); scores are
+            returned as float32 either way.
+        :param cache: Score cache (`haystack_rerank.cache`); None scores every pair on every query.
+        :param low_confidence_threshold: When the best score is below it, `meta["low_confidence"]` is True.
+        :param alpha: When set, final score = alpha * cross-encoder score + (1 - alpha) * first-stage
+            score min-max normalised over the candidates (missing first-stage score counts as 0).
+            Needs `scale_score=True` so both terms lie in 0..1.
+        :param length_sort: Batch pairs of similar token length together (the output order is unchanged).
+        :param trust_remote_code: Allow custom model code from the hub.
+        :param model_kwargs: Passed to `AutoModelForSequenceClassification.from_pretrained`.
+        :param tokenizer_kwargs: Passed to the tokenizer (sentence-transformers `processor_kwargs`).
+        :raises ConfigurationError: A parameter has a value that cannot work; the message names the fix.
+        """
+        self.model = str(model) if isinstance(model, Path) else model
+        self.device = device
+        self.token = token
+        self.batch_size = batch_size
+        self.max_length = max_length
+        self.top_k = top_k
+        self.score_threshold = score_threshold
+        self.scale_score = scale_score
+        self.meta_fields_to_embed = list(meta_fields_to_embed) if meta_fields_to_embed else []
+        self.embedding_separator = embedding_separator
+        self.backend = backend
+        self.precision = precision
+        self.cache = cache
+        self.low_confidence_threshold = low_confidence_threshold
+        self.alpha = alpha
+        self.length_sort = length_sort
+        self.trust_remote_code = trust_remote_code
+        self.model_kwargs = model_kwargs
+        self.tokenizer_kwargs = tokenizer_kwargs
+        self._validate_params()
+
+        self._cross_encoder: Any = None
+        self._scope_digest: str | None = None
+        self._load_lock = threading.Lock()
+        # One forward at a time: concurrent forwards only oversubscribe the CPU, and the fast tokenizer
+        # is not safe to call from several threads at once. Cache lookups stay concurrent.
+        self._model_lock = threading.Lock()
+
+    # -- validation ------------------------------------------------------------------------------------
+
+    def _validate_params(self) -> None:
+        def fail(name: str, value: Any, fix: str) -> None:
+            msg = f"CrossEncoderRanker {name} got {value!r}; {fix}"
+            raise ConfigurationError(msg)
+
+        if not isinstance(self.model, str) or not self.model.strip():
+            fail("model", self.model, "pass a hub name or a local folder of a cross-encoder.")
+        if self.device is not None and not isinstance(self.device, ComponentDevice):
+            fail("device", self.device, "pass a ComponentDevice (e.g. ComponentDevice.from_str('cpu')) or None.")
+        if self.token is not None and not isinstance(self.token, Secret):
+            fail("token", "<not a Secret>", "pass Secret.from_env_var('HF_TOKEN') or None.")
+        if not _is_int(self.batch_size) or self.batch_size < 1:
+            fail("batch_size", self.batch_size, "it must be a positive integer, e.g. batch_size=32.")
+        if self.max_length is not None and (not _is_int(self.max_length) or self.max_length < 1):
+            fail("max_length", self.max_length, "it must be a positive integer (e.g. 512) or None.")
+        _check_top_k(self.top_k)
+        for name in ("score_threshold", "low_confidence_threshold"):
+            value = getattr(self, name)
+            if value is not None and not _is_number(value):
+                fail(name, value, "it must be a number or None.")
+        for name in ("scale_score", "length_sort", "trust_remote_code"):
+            if not isinstance(getattr(self, name), bool):
+                fail(name, getattr(self, name), "it must be True or False.")
+        if not all(isinstance(field, str) for field in self.meta_fields_to_embed):
+            fail("meta_fields_to_embed", self.meta_fields_to_embed, "it must be a list of meta field names.")
+        if not isinstance(self.embedding_separator, str):
+            fail("embedding_separator", self.embedding_separator, "it must be a string, e.g. '\\n'.")
+        if self.backend not in BACKENDS:
+            fail("backend", self.backend, f"choose one of {', '.join(BACKENDS)}.")
+        if self.precision not in PRECISIONS:
+            fail("precision", self.precision, f"choose one of {', '.join(PRECISIONS)}.")
+        if self.precision == "bfloat16" and self.backend != "torch":
+            fail("precision", self.precision, f"bfloat16 needs backend='torch' (got backend={self.backend!r}).")
+        if self.cache is not None and not isinstance(self.cache, RerankCache):
+            fail("cache", self.cache, "pass a haystack_rerank.cache.RerankCache (e.g. MemoryRerankCache()) or None.")
+        if self.alpha is not None:
+            if not _is_number(self.alpha) or not 0.0 <= self.alpha <= 1.0:
+                fail("alpha", self.alpha, "it must be between 0 and 1 (1 = cross-encoder only), or None.")
+            if not self.scale_score:
+                fail("alpha", self.alpha, "interpolation needs scale_score=True so both scores lie in 0..1.")
+        for name in ("model_kwargs", "tokenizer_kwargs"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), dict):
+                fail(name, getattr(self, name), "it must be a dict or None.")
+
+    # -- loading ---------------------------------------------------------------------------------------
+
+    def warm_up(self) -> None:
+        """Load the model once (idempotent, thread-safe) and run one tiny forward pass."""
+        if self._cross_encoder is not None:
+            return
+        with self._load_lock:
+            if self._cross_encoder is not None:
+                return
+            cross_encoder, location = self._load_model()
+            self._scope_digest = ScoringScope(
+                model=self.model,
+                fingerprint=_model_fingerprint(cross_encoder, location),
+                max_length=cross_encoder.max_seq_length,
+                backend=self.backend,
+                precision=self.precision,
+            ).digest()
+            # The first forward pays for lazy initialisation; pay it here rather than in the first query.
+            _predict_logits(cross_encoder, [("warm up", "warm up")], batch_size=1)
+            self._cross_encoder = cross_encoder  # published last: run() treats non-None as ready
+
+    def _load_model(self) -> tuple[Any, str]:
+        import torch
+        from sentence_transformers import CrossEncoder
+
+        location = resolve_model(self.model)
+        device = ComponentDevice.resolve_device(self.device)
+        try:
+            cross_encoder = CrossEncoder(
+                location,
+                device=device.to_torch_str(),
+                token=self.token.resolve_value() if self.token else None,
+                trust_remote_code=self.trust_remote_code,
+                model_kwargs=copy.deepcopy(self.model_kwargs),
+                processor_kwargs=copy.deepcopy(self.tokenizer_kwargs),
+                backend=self.backend,
+                max_length=self.max_length,
+            )
+        except ImportError as err:
+            msg = (
+                f"CrossEncoderRanker backend={self.backend!r} needs extra packages ({err}). "
+                f"Install sentence-transformers[{self.backend}] or use backend='torch'."
+            )
+            raise ConfigurationError(msg) from err
+        if self.precision == "bfloat16":
+            cross_encoder.to(torch.bfloat16)
+        logger.info(
+            "Loaded cross-encoder %s from %s (backend=%s, precision=%s, max_length=%s)",
+            self.model,
+            location,
+            self.backend,
+            self.precision,
+            cross_encoder.max_seq_length,
+        )
+        return cross_encoder, location
+
+    # -- running ---------------------------------------------------------------------------------------
+
+    @component.output_types(documents=list[Document], meta=dict[str, Any])
+    def run(
+        self,
+        query: str,
+        documents: list[Document],
+        top_k: int | None = None,
+        score_threshold: float | None = None,
+    ) -> dict[str, Any]:
+        """
+        Rerank `documents` by relevance to `query`.
+
+        :param query: The query; it is always the first text of each pair.
+        :param documents: Candidates, typically from a first-stage retriever.
+        :param top_k: Maximum documents returned; None uses the init value, 0 returns none.
+        :param score_threshold: Minimum final score; None uses the init value. Documents without text
+            are not filtered by it.
+        :returns: `documents` (best first, unscored last) and `meta` (see the class docstring).
+        :raises ConfigurationError: `top_k` is negative or `score_threshold` is not a number.
+        """
+        return self._rank(query, documents, top_k, score_threshold)
+
+    @component.output_types(documents=list[Document], meta=dict[str, Any])
+    async def run_async(
+        self,
+        query: str,
+        documents: list[Document],
+        top_k: int | None = None,
+        score_threshold: float | None = None,
+    ) -> dict[str, Any]:
+        """Same as `run`, executed in a worker thread so the event loop stays free during the forward pass."""
+        return await asyncio.to_thread(self._rank, query, documents, top_k, score_threshold)
+
+    def _rank(
+        self, query: str, documents: list[Document], top_k: int | None, score_threshold: float | None
+    ) -> dict[str, Any]:
+        top_k = top_k if top_k is not None else self.top_k
+        score_threshold = score_threshold if score_threshold is not None else self.score_threshold
+        _check_top_k(top_k)
+        if score_threshold is not None and not _is_number(score_threshold):
+            msg = f"CrossEncoderRanker score_threshold got {score_threshold!r}; it must be a number or None."
+            raise ConfigurationError(msg)
+        if not isinstance(query, str):
+            msg = f"CrossEncoderRanker query got {type(query).__name__}; pass the query as a string."
+            raise ConfigurationError(msg)
+
+        unique = _deduplicate(documents)
+        scorable: list[tuple[Document, str]] = []
+        unscorable: list[Document] = []
+        for doc in unique:
+            text = document_text(doc, self.meta_fields_to_embed, self.embedding_separator)
+            if text is None:
+                unscorable.append(doc)
+            else:
+                scorable.append((doc, text))
+
+        meta: dict[str, Any] = {
+            "top_score": None,
+            "low_confidence": self.low_confidence_threshold is not None,
+            "scored": len(scorable),
+            "unscored": len(unscorable),
+            "duplicates": len(documents) - len(unique),
+            "cache_hits": 0,
+            "cache_misses": 0,
+            "cache_bypassed": 0,
+            "model_scored": 0,
+            "batches": 0,
+            "model_seconds": 0.0,
+        }
+        logits = self._logits(query, scorable, meta) if scorable else []
+
+        scores = [sigmoid(logit) if self.scale_score else logit for logit in logits]
+        if self.alpha is not None:
+            first_stage = min_max_normalise([doc.score for doc, _ in scorable])
+            scores = [self.alpha * ce + (1.0 - self.alpha) * fs for ce, fs in zip(scores, first_stage, strict=True)]
+
+        ranked = [_rescored(doc, score) for (doc, _), score in zip(scorable, scores, strict=True)]
+        ranked.sort(key=lambda doc: doc.score, reverse=True)  # stable: ties keep the input order
+        if ranked:
+            meta["top_score"] = ranked[0].score
+            meta["low_confidence"] = (
+                self.low_confidence_threshold is not None and ranked[0].score < self.low_confidence_threshold
+            )
+        if score_threshold is not None:
+            ranked = [doc for doc in ranked if doc.score >= score_threshold]
+        ranked.extend(_rescored(doc, None) for doc in unscorable)
+        return {"documents": ranked[:top_k], "meta": meta}
+
+    def _logits(self, query: str, scorable: list[tuple[Document, str]], meta: dict[str, Any]) -> list[float]:
+        """Raw logits for every scorable document: cache hits first, the misses from the model."""
+        if self._cross_encoder is None:
+            self.warm_up()
+        logits: list[float | None] = [None] * len(scorable)
+        keys: list[str] = []
+        if self.cache is not None:
+            assert self._scope_digest is not None  # set together with the model in warm_up
+            keys = [make_cache_key(self._scope_digest, query, doc.id, text) for doc, text in scorable]
+            found, bypassed = self.cache.safe_get_many(keys)
+            meta["cache_bypassed"] += int(bypassed)
+            for index, key in enumerate(keys):
+                logits[index] = found.get(key)
+            meta["cache_hits"] = len(scorable) - logits.count(None)
+            meta["cache_misses"] = logits.count(None)
+
+        missing = [index for index, logit in enumerate(logits) if logit is None]
+        if missing:
+            fresh = self._predict(query, [scorable[index][1] for index in missing], meta)
+            for index, logit in zip(missing, fresh, strict=True):
+                logits[index] = logit
+            if self.cache is not None:
+                written = {keys[index]: logit for index, logit in zip(missing, fresh, strict=True)}
+                meta["cache_bypassed"] += int(self.cache.safe_set_many(written))
+        return [float(logit) for logit in logits]  # type: ignore[arg-type]  # all filled above
+
+    def _predict(self, query: str, texts: list[str], meta: dict[str, Any]) -> list[float]:
+        """Score (query, text) pairs with the model in length-sorted batches; returns logits in input order."""
+        cross_encoder = self._cross_encoder
+        logits: list[float] = [0.0] * len(texts)
+        with self._model_lock:
+            started = time.perf_counter()
+            lengths = _token_lengths(cross_encoder, texts) if self.length_sort else [0] * len(texts)
+            batches = batches_by_length(lengths, self.batch_size, sort=self.length_sort)
+            for batch in batches:
+                batch_logits = _predict_logits(
+                    cross_encoder, [(query, texts[index]) for index in batch], batch_size=len(batch)
+                )
+                for index, logit in zip(batch, batch_logits, strict=True):
+                    logits[index] = logit
+            meta["model_seconds"] += time.perf_counter() - started
+        meta["model_scored"] += len(texts)
+        meta["batches"] += len(batches)
+        return logits
+
+    # -- serialisation ---------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """Serialise the configuration, including the token Secret, the device and the cache configuration."""
+        data = default_to_dict(
+            self,
+            model=self.model,
+            device=self.device,
+            token=self.token,
+            batch_size=self.batch_size,
+            max_length=self.max_length,
+            top_k=self.top_k,
+            score_threshold=self.score_threshold,
+            scale_score=self.scale_score,
+            meta_fields_to_embed=self.meta_fields_to_embed,
+            embedding_separator=self.embedding_separator,
+            backend=self.backend,
+            precision=self.precision,
+            cache=self.cache,
+            low_confidence_threshold=self.low_confidence_threshold,
+            alpha=self.alpha,
+            length_sort=self.length_sort,
+            trust_remote_code=self.trust_remote_code,
+            model_kwargs=copy.deepcopy(self.model_kwargs),  # serialised in place below
+            tokenizer_kwargs=self.tokenizer_kwargs,
+        )
+        if data["init_parameters"]["model_kwargs"] is not None:
+            serialize_hf_model_kwargs(data["init_parameters"]["model_kwargs"])
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CrossEncoderRanker:
+        """Rebuild the ranker (and its cache, via the cache's `from_dict`) from `to_dict` output."""
+        data = copy.deepcopy(data)
+        init_params = data.get("init_parameters", {})
+        if init_params.get("model_kwargs") is not None:
+            deserialize_hf_model_kwargs(init_params["model_kwargs"])
+        return default_from_dict(cls, data)
+
+
+# -- module helpers ------------------------------------------------------------------------------------
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_top_k(top_k: Any) -> None:
+    if not _is_int(top_k) or top_k < 0:
+        msg = f"CrossEncoderRanker top_k got {top_k!r}; it must be an integer >= 0 (0 returns no documents)."
+        raise ConfigurationError(msg)
+
+
+def _deduplicate(documents: list[Document]) -> list[Document]:
+    """One document per id, at the position of its first occurrence; the highest first-stage score wins."""
+    best: dict[str, Document] = {}
+    for doc in documents:
+        kept = best.get(doc.id)
+        if kept is None or (doc.score is not None and (kept.score is None or doc.score > kept.score)):
+            best[doc.id] = doc
+    return list(best.values())  # dict order = first-occurrence order
+
+
+def _rescored(doc: Document, score: float | None) -> Document:
+    return replace(doc, score=score, meta={**doc.meta, RETRIEVAL_SCORE_META_KEY: doc.score})
+
+
+def _predict_logits(cross_encoder: Any, pairs: list[tuple[str, str]], batch_size: int) -> list[float]:
+    from torch.nn import Identity
+
+    logits = cross_encoder.predict(
+        pairs, batch_size=batch_size, activation_fn=Identity(), convert_to_numpy=True, show_progress_bar=False
+    )
+    return [float(value) for value in logits]
+
+
+def _token_lengths(cross_encoder: Any, texts: list[str]) -> list[int]:
+    """Token counts of the document texts (capped at max_length); character counts if there is no tokenizer."""
+    tokenizer = getattr(cross_encoder, "tokenizer", None)
+    if tokenizer is None:
+        return [len(text) for text in texts]
+    limit = cross_encoder.max_seq_length
+    encoded = tokenizer(texts, add_special_tokens=False, truncation=limit is not None, max_length=limit)
+    return [len(ids) for ids in encoded["input_ids"]]
+
+
+def _model_fingerprint(cross_encoder: Any, location: str) -> str:
+    """Fingerprint of the loaded weights: the local folder's files, else the hub snapshot, else the config."""
+    folders = [Path(location)]
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        cached = try_to_load_from_cache(location, "config.json")
+        if isinstance(cached, str):
+            folders.append(Path(cached).parent)  # snapshots/<revision>/: the revision pins the weights
+    except Exception as err:  # noqa: BLE001 - an invalid repo id just means there is no hub snapshot
+        logger.debug("No hub snapshot for %s: %s", location, err)
+    for folder in folders:
+        fingerprint = fingerprint_model_folder(folder)
+        if fingerprint is not None:
+            return fingerprint
+    config = getattr(getattr(cross_encoder, "model", None), "config", None)
+    described = config.to_json_string() if config is not None else location
+    logger.warning("Cannot locate the weight files of %s; cache keys use its config only.", location)
+    return "config:" + hashlib.blake2b(described.encode("utf-8"), digest_size=16).hexdigest()
