@@ -21,6 +21,17 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # no hub in tests; the conftest sets it too
 
+
+def _single_torch_thread() -> None:
+    # The tiny test model gains nothing from intra-op threads, and on a busy 2-core machine
+    # spinning OpenMP workers make each small forward pass many times slower.
+    import torch
+
+    torch.set_num_threads(1)
+
+
+_single_torch_thread()
+
 REDIS_SERVER = "/usr/bin/redis-server"
 WORDS = (
     "protein cell gene expression tumour patient trial dose receptor pathway signal immune response "
