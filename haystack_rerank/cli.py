@@ -1,0 +1,161 @@
+"""The `haystack-rerank` command line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from tqdm.auto import tqdm
+
+from haystack_rerank.errors import HaystackRerankError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+logger = logging.getLogger("haystack_rerank")
+
+
+class Lexical(str, Enum):
+    opensearch = "opensearch"
+    memory = "memory"
+
+
+class Stage(str, Enum):
+    bm25 = "bm25"
+    dense = "dense"
+    hybrid = "hybrid"
+
+
+# Connection options shared by the commands; each also reads an environment variable.
+LexicalOpt = Annotated[Lexical, typer.Option(help="BM25 backend: a real OpenSearch node, or in-process (embedded).")]
+HostsOpt = Annotated[str, typer.Option(envvar="OPENSEARCH_HOSTS", help="OpenSearch URL(s), comma-separated.")]
+IndexOpt = Annotated[str, typer.Option(envvar="OPENSEARCH_INDEX", help="OpenSearch index / BM25 store name.")]
+QdrantUrlOpt = Annotated[
+    str | None, typer.Option(envvar="QDRANT_URL", help="Qdrant server URL; unset = embedded Qdrant.")
+]
+QdrantPathOpt = Annotated[
+    str | None, typer.Option(envvar="QDRANT_PATH", help="Embedded Qdrant folder (default DATA_DIR/qdrant).")
+]
+CollectionOpt = Annotated[str, typer.Option(envvar="QDRANT_COLLECTION", help="Qdrant collection.")]
+DataDirOpt = Annotated[Path, typer.Option(envvar="HAYSTACK_RERANK_DATA", help="Folder for embedded stores.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON summary instead of text.")]
+
+
+def _settings(lexical: Lexical, hosts: str, index: str, qdrant_url: str | None, qdrant_path: str | None,
+              collection: str, data_dir: Path) -> Any:
+    from haystack_rerank.settings import StoreSettings
+
+    return StoreSettings(lexical=lexical.value, opensearch_hosts=hosts, index=index, qdrant_url=qdrant_url,
+                         qdrant_path=qdrant_path, collection=collection, data_dir=data_dir)
+
+
+def _report(summary: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        for key, value in summary.items():
+            typer.echo(f"{key}: {value}")
+
+
+@app.command()
+def index(
+    corpus: Annotated[Path, typer.Option(help="BEIR corpus.jsonl (_id, title, text) or a folder of .txt/.md.")],
+    lexical: LexicalOpt = Lexical.opensearch,
+    opensearch_hosts: HostsOpt = "http://127.0.0.1:9200",
+    index_name: Annotated[str, typer.Option("--index", envvar="OPENSEARCH_INDEX", help="OpenSearch index.")] = "haystack_rerank",
+    qdrant_url: QdrantUrlOpt = None,
+    qdrant_path: QdrantPathOpt = None,
+    collection: CollectionOpt = "haystack_rerank",
+    data_dir: DataDirOpt = Path(".haystack-rerank"),
+    batch_size: Annotated[int, typer.Option(min=1, help="Documents embedded and written per batch.")] = 256,
+    skip_malformed: Annotated[bool, typer.Option(help="Skip malformed corpus lines instead of stopping.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Index a corpus into both stores (same ids), idempotently, and check both hold every document."""
+    from haystack_rerank import beir, stores
+    from haystack_rerank.components.embedders import DocumentEmbedder
+    from haystack_rerank.indexing import index_documents, save_lexical_store
+
+    settings = _settings(lexical, opensearch_hosts, index_name, qdrant_url, qdrant_path, collection, data_dir)
+    documents = beir.load_corpus(corpus, skip_malformed=skip_malformed)
+    started = time.perf_counter()
+    lexical_store = stores.lexical_store(settings)
+    report = index_documents(
+        documents,
+        embedder=DocumentEmbedder(model=settings.embedding_model, progress_bar=False),
+        lexical_store=lexical_store,
+        vector_store=stores.vector_store(settings),
+        batch_size=batch_size,
+    )
+    save_lexical_store(lexical_store, settings.memory_bm25_file)
+    seconds = time.perf_counter() - started
+    summary = {**vars(report), "seconds": round(seconds, 2), "docs_per_second": round(report.written / seconds, 1)}
+    _report(summary, as_json)
+
+
+@app.command()
+def run(
+    queries: Annotated[Path, typer.Option(help="BEIR queries.jsonl (_id, text).")],
+    output: Annotated[Path, typer.Option(help="TREC run file to write.")],
+    stage: Annotated[Stage, typer.Option(help="Which retrieval to run.")] = Stage.hybrid,
+    top_k: Annotated[int, typer.Option(min=1, help="Lines written per query.")] = 100,
+    lexical: LexicalOpt = Lexical.opensearch,
+    opensearch_hosts: HostsOpt = "http://127.0.0.1:9200",
+    index_name: Annotated[str, typer.Option("--index", envvar="OPENSEARCH_INDEX", help="OpenSearch index.")] = "haystack_rerank",
+    qdrant_url: QdrantUrlOpt = None,
+    qdrant_path: QdrantPathOpt = None,
+    collection: CollectionOpt = "haystack_rerank",
+    data_dir: DataDirOpt = Path(".haystack-rerank"),
+    depth: Annotated[int, typer.Option(min=1, help="Candidates per leg before fusion (hybrid).")] = 100,
+    rrf_k: Annotated[int, typer.Option(min=0, help="RRF rank constant.")] = 60,
+    skip_malformed: Annotated[bool, typer.Option(help="Skip malformed query lines instead of stopping.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Retrieve for every query and write a TREC run (qid Q0 docid rank score tag), best first."""
+    from haystack_rerank import beir, stores
+    from haystack_rerank.evaluation.latency import summarize_latencies
+
+    settings = _settings(lexical, opensearch_hosts, index_name, qdrant_url, qdrant_path, collection, data_dir)
+    query_texts = beir.load_queries(queries, skip_malformed=skip_malformed)
+    retriever = stores.hybrid_retriever(
+        settings, top_k=top_k, lexical_top_k=max(depth, top_k), dense_top_k=max(depth, top_k), rrf_k=rrf_k
+    )
+    retriever.warm_up()
+    retrieve = {
+        Stage.bm25: lambda q: retriever.retrieve_lexical(q, top_k=top_k),
+        Stage.dense: lambda q: retriever.retrieve_dense(q, top_k=top_k),
+        Stage.hybrid: lambda q: retriever.run(query=q)["documents"],
+    }[stage]
+    results, latencies = {}, []
+    for qid, text in tqdm(query_texts.items(), desc=f"Retrieving ({stage.value})", unit="query"):
+        started = time.perf_counter()
+        documents = retrieve(text)
+        latencies.append(time.perf_counter() - started)
+        results[qid] = [(doc.id, doc.score or 0.0) for doc in documents[:top_k]]
+    beir.write_trec_run(output, results, tag=f"haystack-rerank-{stage.value}")
+    _report({"queries": len(results), "output": str(output), **summarize_latencies(latencies)}, as_json)
+
+
+def main() -> None:
+    """Entry point: one clear line and a non-zero exit code on expected errors, not a traceback."""
+    logging.basicConfig(level=os.environ.get("HAYSTACK_RERANK_LOG", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    try:
+        app(standalone_mode=False)
+    except (HaystackRerankError, FileNotFoundError) as err:
+        typer.echo(f"error: {err}", err=True)
+        sys.exit(1)
+    except Exception as err:  # services down and similar: still one line; HAYSTACK_RERANK_DEBUG=1 shows the trace
+        if os.environ.get("HAYSTACK_RERANK_DEBUG"):
+            raise
+        typer.echo(f"error: {type(err).__name__}: {err}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
