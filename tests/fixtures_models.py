@@ -2,7 +2,8 @@
 Shared fixtures for the reranker tests: a tiny cross-encoder built offline, a real redis-server,
 a counter of model calls and a seeded document generator.
 
-Import the fixtures explicitly in a test module (``from fixtures_models import tiny_cross_encoder  # noqa: F401``).
+Import the fixtures explicitly in a test module:
+``from fixtures_models import tiny_cross_encoder  # noqa: F401``.
 """
 
 from __future__ import annotations
@@ -33,11 +34,12 @@ def _single_torch_thread() -> None:
 _single_torch_thread()
 
 REDIS_SERVER = "/usr/bin/redis-server"
-WORDS = (
+_VOCABULARY = (
     "protein cell gene expression tumour patient trial dose receptor pathway signal immune response "
     "virus infection vaccine antibody enzyme membrane neuron brain heart liver kidney blood pressure "
     "mutation variant sequence genome study cohort risk factor outcome treatment therapy drug effect"
-).split()
+)
+WORDS = _VOCABULARY.split(" ")
 
 
 def build_tiny_cross_encoder(folder: Path, seed: int = 0) -> Path:
@@ -85,7 +87,7 @@ def other_tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 class PredictCounter:
-    """Wraps a warmed-up ranker's `CrossEncoder.predict` and records the size of every call (the model still runs)."""
+    """Wrap a warmed-up ranker's `CrossEncoder.predict`, recording each call's size; the model still runs."""
 
     def __init__(self, ranker: Any) -> None:
         ranker.warm_up()
@@ -141,7 +143,17 @@ class RedisServer:
         import redis
 
         self._process = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            [
+                REDIS_SERVER,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -5,7 +5,8 @@ Score caches for `CrossEncoderRanker`: one small interface (`RerankCache`), thre
 * `DiskRerankCache`: SQLite on local disk, survives restarts, shared between processes on one host.
 * `RedisRerankCache`: shared between hosts, entries expire after a TTL.
 
-A failing cache never fails a query; see `RerankCache.safe_get_many`. Key layout: `haystack_rerank.cache.keys`.
+A failing cache never fails a query (see `RerankCache.safe_get_many`).
+The key layout is documented in `haystack_rerank.cache.keys`.
 """
 
 from haystack_rerank.cache.base import RerankCache

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -39,7 +40,11 @@ class DiskRerankCache(RerankCache):
         if not isinstance(path, (str, Path)) or not str(path).strip():
             msg = f"DiskRerankCache path must be a folder path, got {path!r}. Pass e.g. path='.cache/rerank'."
             raise ConfigurationError(msg)
-        if isinstance(size_limit_bytes, bool) or not isinstance(size_limit_bytes, int) or size_limit_bytes < 1:
+        if (
+            isinstance(size_limit_bytes, bool)
+            or not isinstance(size_limit_bytes, int)
+            or size_limit_bytes < 1
+        ):
             msg = (
                 f"DiskRerankCache size_limit_bytes must be a positive integer, got {size_limit_bytes!r}. "
                 "Pass e.g. size_limit_bytes=1 << 30 (1 GiB)."
@@ -69,10 +74,8 @@ class DiskRerankCache(RerankCache):
         with self._open_lock:
             cache, self._cache = self._cache, None
         if cache is not None:
-            try:
+            with contextlib.suppress(Exception):  # closing a broken handle may fail too; nothing to do
                 cache.close()
-            except Exception:  # noqa: BLE001 - closing a broken handle may fail too; nothing to do
-                pass
 
     def get_many(self, keys: Sequence[str]) -> dict[str, float]:
         try:

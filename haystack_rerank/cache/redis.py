@@ -39,7 +39,7 @@ class RedisRerankCache(RerankCache):
 
     def __init__(
         self,
-        url: Secret | str | None = Secret.from_env_var("REDIS_URL", strict=False),
+        url: Secret | str | None = Secret.from_env_var("REDIS_URL", strict=False),  # noqa: B008
         ttl_seconds: int | None = 7 * 24 * 3600,
         prefix: str = "hrr:",
         socket_timeout: float = 0.5,
@@ -64,7 +64,9 @@ class RedisRerankCache(RerankCache):
             msg = f"RedisRerankCache prefix must be a string, got {prefix!r}. Pass e.g. prefix='hrr:'."
             raise ConfigurationError(msg)
         if not isinstance(socket_timeout, (int, float)) or socket_timeout <= 0:
-            msg = f"RedisRerankCache socket_timeout must be > 0 seconds, got {socket_timeout!r}. Pass e.g. 0.5."
+            msg = (
+                f"RedisRerankCache socket_timeout must be > 0 seconds, got {socket_timeout!r}. Pass e.g. 0.5."
+            )
             raise ConfigurationError(msg)
         if isinstance(url, str) and urlsplit(url).password:
             logger.warning(

@@ -1,4 +1,4 @@
-"""CrossEncoderRanker: a cross-encoder reranker with a score cache, dedup, length-sorted batching and meta output."""
+"""CrossEncoderRanker: cross-encoder reranking with a score cache, dedup and length-sorted batches."""
 
 from __future__ import annotations
 
@@ -46,12 +46,16 @@ class CrossEncoderRanker:
     not scored: they come last, with `score=None`. Every returned document is a copy with `score` set
     to the reranking score and the first-stage score kept in `meta["retrieval_score"]`.
 
-    Besides `documents`, `run` returns `meta` with: `top_score` (best score before `score_threshold`
-    and `top_k`, None when nothing was scored), `low_confidence` (`top_score` under
-    `low_confidence_threshold`), `scored`, `unscored`, `duplicates`, `cache_hits`, `cache_misses`
-    (candidates scored by the model while a cache is configured), `cache_bypassed` (cache operations
-    that failed and were skipped), `model_scored` (pairs sent to the model), `batches` and
-    `model_seconds` (time spent in `CrossEncoder.predict`).
+    Besides `documents`, `run` returns `meta` with:
+
+    - `top_score`: best final score before `score_threshold` and `top_k` (None when nothing was scored),
+    - `low_confidence`: True when `low_confidence_threshold` is set and `top_score` is below it
+      (or nothing could be scored),
+    - `scored`, `unscored`, `duplicates`: candidates with a score, without text, dropped as repeated ids,
+    - `cache_hits`, `cache_misses`: candidates served from / missing in the cache (0 without a cache),
+    - `cache_bypassed`: cache operations that failed and were skipped,
+    - `model_scored`, `batches`, `model_seconds`: pairs sent to the model, forward batches, and the
+      time spent in `CrossEncoder.predict`.
 
     ### Usage example
 
@@ -73,7 +77,7 @@ class CrossEncoderRanker:
         *,
         model: str | Path = DEFAULT_RERANK_MODEL,
         device: ComponentDevice | None = None,
-        token: Secret | None = Secret.from_env_var(["HF_API_TOKEN", "HF_TOKEN"], strict=False),
+        token: Secret | None = Secret.from_env_var(["HF_API_TOKEN", "HF_TOKEN"], strict=False),  # noqa: B008
         batch_size: int = 32,
         max_length: int | None = 512,
         top_k: int = 10,
@@ -159,7 +163,11 @@ class CrossEncoderRanker:
         if not isinstance(self.model, str) or not self.model.strip():
             fail("model", self.model, "pass a hub name or a local folder of a cross-encoder.")
         if self.device is not None and not isinstance(self.device, ComponentDevice):
-            fail("device", self.device, "pass a ComponentDevice (e.g. ComponentDevice.from_str('cpu')) or None.")
+            fail(
+                "device",
+                self.device,
+                "pass a ComponentDevice (e.g. ComponentDevice.from_str('cpu')) or None.",
+            )
         if self.token is not None and not isinstance(self.token, Secret):
             fail("token", "<not a Secret>", "pass Secret.from_env_var('HF_TOKEN') or None.")
         if not _is_int(self.batch_size) or self.batch_size < 1:
@@ -183,9 +191,15 @@ class CrossEncoderRanker:
         if self.precision not in PRECISIONS:
             fail("precision", self.precision, f"choose one of {', '.join(PRECISIONS)}.")
         if self.precision == "bfloat16" and self.backend != "torch":
-            fail("precision", self.precision, f"bfloat16 needs backend='torch' (got backend={self.backend!r}).")
+            fail(
+                "precision", self.precision, f"bfloat16 needs backend='torch' (got backend={self.backend!r})."
+            )
         if self.cache is not None and not isinstance(self.cache, RerankCache):
-            fail("cache", self.cache, "pass a haystack_rerank.cache.RerankCache (e.g. MemoryRerankCache()) or None.")
+            fail(
+                "cache",
+                self.cache,
+                "pass a haystack_rerank.cache.RerankCache (e.g. MemoryRerankCache()) or None.",
+            )
         if self.alpha is not None:
             if not _is_number(self.alpha) or not 0.0 <= self.alpha <= 1.0:
                 fail("alpha", self.alpha, "it must be between 0 and 1 (1 = cross-encoder only), or None.")
@@ -326,7 +340,9 @@ class CrossEncoderRanker:
         scores = [sigmoid(logit) if self.scale_score else logit for logit in logits]
         if self.alpha is not None:
             first_stage = min_max_normalise([doc.score for doc, _ in scorable])
-            scores = [self.alpha * ce + (1.0 - self.alpha) * fs for ce, fs in zip(scores, first_stage, strict=True)]
+            scores = [
+                self.alpha * ce + (1.0 - self.alpha) * fs for ce, fs in zip(scores, first_stage, strict=True)
+            ]
 
         ranked = [_rescored(doc, score) for (doc, _), score in zip(scorable, scores, strict=True)]
         ranked.sort(key=lambda doc: doc.score, reverse=True)  # stable: ties keep the input order
@@ -367,7 +383,7 @@ class CrossEncoderRanker:
         return [float(logit) for logit in logits]  # type: ignore[arg-type]  # all filled above
 
     def _predict(self, query: str, texts: list[str], meta: dict[str, Any]) -> list[float]:
-        """Score (query, text) pairs with the model in length-sorted batches; returns logits in input order."""
+        """Score (query, text) pairs in length-sorted batches; return the logits in input order."""
         cross_encoder = self._cross_encoder
         logits: list[float] = [0.0] * len(texts)
         with self._model_lock:
@@ -466,7 +482,7 @@ def _predict_logits(cross_encoder: Any, pairs: list[tuple[str, str]], batch_size
 
 
 def _token_lengths(cross_encoder: Any, texts: list[str]) -> list[int]:
-    """Token counts of the document texts (capped at max_length); character counts if there is no tokenizer."""
+    """Token counts of the texts (capped at max_length); character counts when there is no tokenizer."""
     tokenizer = getattr(cross_encoder, "tokenizer", None)
     if tokenizer is None:
         return [len(text) for text in texts]
