@@ -203,7 +203,7 @@ def test_duplicate_ids_are_scored_and_returned_once(tiny_cross_encoder: str, doc
 
 def test_top_k_zero_and_explicit_threshold_are_honoured(tiny_cross_encoder: str, docs, expected) -> None:  # noqa: F811
     ranker = make_ranker(tiny_cross_encoder, top_k=5, score_threshold=0.99)
-    assert ranker.run(query=QUERY, documents=docs, top_k=0)["documents"] == []
+    assert ranker.run(query=QUERY, documents=docs, top_k=0, score_threshold=0.0)["documents"] == []
     # An explicit 0.0 threshold replaces the init value 0.99 (sigmoid scores are all > 0).
     assert len(ranker.run(query=QUERY, documents=docs, top_k=100, score_threshold=0.0)["documents"]) == len(
         docs
