@@ -29,6 +29,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 KEY_VERSION = "hrr-ce-v1"
 
@@ -51,7 +52,7 @@ def text_digest(text: str) -> str:
     return hashlib.blake2b(text.encode("utf-8"), digest_size=32).hexdigest()
 
 
-def _hash_file_ends(path: Path, hasher: hashlib._Hash) -> None:
+def _hash_file_ends(path: Path, hasher: Any) -> None:
     size = path.stat().st_size
     with path.open("rb") as handle:
         hasher.update(handle.read(_CHUNK))

@@ -344,15 +344,16 @@ class CrossEncoderRanker:
                 self.alpha * ce + (1.0 - self.alpha) * fs for ce, fs in zip(scores, first_stage, strict=True)
             ]
 
-        ranked = [_rescored(doc, score) for (doc, _), score in zip(scorable, scores, strict=True)]
-        ranked.sort(key=lambda doc: doc.score, reverse=True)  # stable: ties keep the input order
-        if ranked:
-            meta["top_score"] = ranked[0].score
+        order = sorted(range(len(scores)), key=lambda index: -scores[index])  # stable: ties keep input order
+        if order:
+            top_score = scores[order[0]]
+            meta["top_score"] = top_score
             meta["low_confidence"] = (
-                self.low_confidence_threshold is not None and ranked[0].score < self.low_confidence_threshold
+                self.low_confidence_threshold is not None and top_score < self.low_confidence_threshold
             )
         if score_threshold is not None:
-            ranked = [doc for doc in ranked if doc.score >= score_threshold]
+            order = [index for index in order if scores[index] >= score_threshold]
+        ranked = [_rescored(scorable[index][0], scores[index]) for index in order]
         ranked.extend(_rescored(doc, None) for doc in unscorable)
         return {"documents": ranked[:top_k], "meta": meta}
 
