@@ -21,6 +21,7 @@ import json
 import os
 import random
 import re
+import shutil
 import statistics
 import tempfile
 import time
@@ -117,13 +118,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     from haystack import Document
-    from haystack.utils import ComponentDevice
-    from sentence_transformers import CrossEncoder
 
-    from haystack_rerank.cache import DiskRerankCache, MemoryRerankCache
-    from haystack_rerank.components.rankers import CrossEncoderRanker
-
-    repeats = args.repeats
     rng = random.Random(args.seed)
     sentences = load_sentences(args.corpus)
     source = f"sentences of {args.corpus}" if sentences else "seeded synthetic text"
@@ -132,6 +127,23 @@ def main() -> None:
     query = "Which treatments reduce the risk of infection in patients?"
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-rerank-"))
+    try:
+        run_scenarios(args, documents, query, source, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)  # the saved model copy is ~90 MB
+
+
+def run_scenarios(args: argparse.Namespace, documents: list, query: str, source: str, workdir: Path) -> None:
+    from haystack import Document
+    from haystack.utils import ComponentDevice
+    from sentence_transformers import CrossEncoder
+
+    from haystack_rerank.cache import DiskRerankCache, MemoryRerankCache, RerankCache
+    from haystack_rerank.components.rankers import CrossEncoderRanker
+
+    repeats = args.repeats
+    rng = random.Random(args.seed + 1)
+    texts = [doc.content for doc in documents]
     model_path = save_minilm_cross_encoder(workdir / "minilm-ce")
     common = {
         "model": model_path,
@@ -141,7 +153,7 @@ def main() -> None:
         "top_k": args.candidates,
     }
 
-    def ranker_with(cache: object = None) -> CrossEncoderRanker:
+    def ranker_with(cache: RerankCache | None = None) -> CrossEncoderRanker:
         ranker = CrossEncoderRanker(cache=cache, **common)
         ranker.warm_up()
         return ranker
