@@ -7,41 +7,23 @@ from typing import Any
 
 from haystack.components.retrievers.in_memory import InMemoryBM25Retriever
 from haystack.document_stores.in_memory import InMemoryDocumentStore
-from haystack.utils import Secret
-from haystack_integrations.components.retrievers.opensearch import OpenSearchBM25Retriever
-from haystack_integrations.components.retrievers.qdrant import QdrantEmbeddingRetriever
-from haystack_integrations.document_stores.opensearch import OpenSearchDocumentStore
-from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 
 from haystack_rerank.components.embedders import TextEmbedder
-from haystack_rerank.components.retrievers import HybridRetriever
+from haystack_rerank.components.retrievers import HybridRetriever, OpenSearchBM25Retriever, QdrantEmbeddingRetriever
+from haystack_rerank.document_stores import OpenSearchStore, QdrantStore
 from haystack_rerank.errors import ConfigurationError
-from haystack_rerank.settings import ENV_QDRANT_API_KEY, StoreSettings
+from haystack_rerank.settings import StoreSettings
 
 logger = logging.getLogger(__name__)
-
-# English analysis (stemming + stop words) on content and title; single node, so no replicas.
-OPENSEARCH_MAPPINGS: dict[str, Any] = {
-    "properties": {
-        "content": {"type": "text", "analyzer": "english"},
-        "title": {"type": "text", "analyzer": "english"},
-    },
-    "dynamic_templates": [{"strings": {"match_mapping_type": "string", "mapping": {"type": "keyword"}}}],
-}
-OPENSEARCH_SETTINGS: dict[str, Any] = {"index": {"number_of_shards": 1, "number_of_replicas": 0}}
 
 LEXICAL_BACKENDS = ("opensearch", "memory")
 
 
-def lexical_store(settings: StoreSettings) -> OpenSearchDocumentStore | InMemoryDocumentStore:
+def lexical_store(settings: StoreSettings) -> OpenSearchStore | InMemoryDocumentStore:
     """The BM25 store: OpenSearch, or Haystack's in-memory store loaded from its JSON file if present."""
     if settings.lexical == "opensearch":
-        return OpenSearchDocumentStore(
-            hosts=settings.opensearch_hosts,
-            index=settings.index,
-            embedding_dim=settings.embedding_dim,
-            mappings=OPENSEARCH_MAPPINGS,
-            settings=OPENSEARCH_SETTINGS,
+        return OpenSearchStore(
+            hosts=settings.opensearch_hosts, index=settings.index, embedding_dim=settings.embedding_dim
         )
     if settings.lexical == "memory":
         if settings.memory_bm25_file.is_file():
@@ -51,23 +33,15 @@ def lexical_store(settings: StoreSettings) -> OpenSearchDocumentStore | InMemory
     raise ConfigurationError(msg)
 
 
-def vector_store(settings: StoreSettings) -> QdrantDocumentStore:
+def vector_store(settings: StoreSettings) -> QdrantStore:
     """The dense store: a Qdrant server when `qdrant_url` is set, else embedded Qdrant (`path=` or `:memory:`)."""
-    common: dict[str, Any] = {
-        "index": settings.collection,
-        "embedding_dim": settings.embedding_dim,
-        "similarity": "cosine",
-        "progress_bar": False,
-        "write_batch_size": 256,
-    }
+    common: dict[str, Any] = {"index": settings.collection, "embedding_dim": settings.embedding_dim}
     if settings.qdrant_url:
-        return QdrantDocumentStore(
-            url=settings.qdrant_url, api_key=Secret.from_env_var(ENV_QDRANT_API_KEY, strict=False), **common
-        )
+        return QdrantStore(url=settings.qdrant_url, **common)
     path = settings.resolved_qdrant_path
     if path == ":memory:":
-        return QdrantDocumentStore(location=":memory:", **common)
-    return QdrantDocumentStore(path=path, **common)
+        return QdrantStore(location=":memory:", **common)
+    return QdrantStore(path=path, **common)
 
 
 def lexical_retriever(store: Any) -> Any:
@@ -80,12 +54,11 @@ def hybrid_retriever(
     settings: StoreSettings,
     *,
     lexical: Any | None = None,
-    vectors: QdrantDocumentStore | None = None,
+    vectors: QdrantStore | None = None,
     **options: Any,
 ) -> HybridRetriever:
     """
-    A `HybridRetriever` over the configured stores. Pass `lexical`/`vectors` to reuse store objects already
-    open in this process (embedded Qdrant allows one client per folder).
+    A `HybridRetriever` over the configured stores; pass `lexical`/`vectors` to reuse stores already open.
     """
     return HybridRetriever(
         lexical_retriever=lexical_retriever(lexical if lexical is not None else lexical_store(settings)),

@@ -48,8 +48,7 @@ def opensearch_store(opensearch_hosts, unique_name):
 
     store = stores.lexical_store(StoreSettings(lexical="opensearch", opensearch_hosts=opensearch_hosts, index=unique_name))
     yield store
-    store._ensure_initialized()
-    store._client.indices.delete(index=unique_name, ignore_unavailable=True)
+    store.delete_index()
 
 
 @pytest.fixture(scope="session")

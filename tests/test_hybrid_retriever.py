@@ -214,7 +214,6 @@ class TestOpenSearchAndQdrant:
         try:
             index_documents(DOCUMENTS, embedder=document_embedder, lexical_store=lexical, vector_store=vectors,
                             progress_bar=False)
-            vectors.close()  # embedded Qdrant: one client per folder, so the loaded pipeline can open it
             pipeline = Pipeline()
             pipeline.add_component("retriever", stores.hybrid_retriever(settings, top_k=2))
             text = pipeline.dumps()
@@ -225,7 +224,7 @@ class TestOpenSearchAndQdrant:
             out = loaded.run({"retriever": {"query": "firmware checksum error"}})["retriever"]
             assert out["documents"][0].id == "code-xq7"
         finally:
-            lexical._client.indices.delete(index=unique_name, ignore_unavailable=True)
+            lexical.delete_index()
 
 
 def test_from_dict_refuses_modules_outside_the_allowlist():

@@ -1,0 +1,10 @@
+"""
+Document stores that take their connection settings from environment variables and never write them into
+YAML: `OpenSearchStore` (OPENSEARCH_HOSTS, OPENSEARCH_INDEX) and `QdrantStore` (QDRANT_URL, QDRANT_PATH,
+QDRANT_COLLECTION, QDRANT_API_KEY). Both are the official integrations' stores underneath.
+"""
+
+from haystack_rerank.document_stores.opensearch import OpenSearchStore
+from haystack_rerank.document_stores.qdrant import QdrantStore
+
+__all__ = ["OpenSearchStore", "QdrantStore"]
