@@ -141,6 +141,28 @@ def run(
     _report({"queries": len(results), "output": str(output), **summarize_latencies(latencies)}, as_json)
 
 
+@app.command()
+def score(
+    qrels: Annotated[Path, typer.Option(help="BEIR qrels TSV (query-id, corpus-id, score).")],
+    runs: Annotated[list[Path], typer.Argument(help="TREC run files to score.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Score TREC runs against qrels: nDCG@10, Recall@10/100, MRR@10 (ranx)."""
+    from haystack_rerank import beir
+    from haystack_rerank.evaluation.metrics import evaluate_run
+
+    judgements = beir.load_qrels(qrels)
+    table = {str(run_file): evaluate_run(judgements, beir.read_trec_run(run_file)) for run_file in runs}
+    if as_json:
+        typer.echo(json.dumps(table, indent=2))
+        return
+    metrics = list(next(iter(table.values())))
+    typer.echo("| run | " + " | ".join(metrics) + " |")
+    typer.echo("|---|" + "---|" * len(metrics))
+    for name, values in table.items():
+        typer.echo(f"| {name} | " + " | ".join(f"{values[m]:.4f}" for m in metrics) + " |")
+
+
 def main() -> None:
     """Entry point: one clear line and a non-zero exit code on expected errors, not a traceback."""
     logging.basicConfig(level=os.environ.get("HAYSTACK_RERANK_LOG", "WARNING"), format="%(levelname)s %(name)s: %(message)s")

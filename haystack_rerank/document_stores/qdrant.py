@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from pathlib import Path
@@ -25,6 +26,16 @@ from haystack_rerank.settings import (
 # point at the same folder (e.g. an indexing and a query pipeline) share one client instead.
 _EMBEDDED_CLIENTS: dict[str, qdrant_client.QdrantClient] = {}
 _EMBEDDED_LOCK = threading.Lock()
+
+
+@atexit.register
+def _close_embedded_clients() -> None:
+    # closing at exit, before interpreter teardown, flushes the folder and avoids qdrant's noisy __del__
+    with _EMBEDDED_LOCK:
+        clients = list(_EMBEDDED_CLIENTS.values())
+        _EMBEDDED_CLIENTS.clear()
+    for client in clients:
+        client.close()
 
 
 class QdrantStore(QdrantDocumentStore):
