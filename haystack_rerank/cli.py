@@ -29,6 +29,10 @@ class Stage(str, Enum):
     bm25 = "bm25"
     dense = "dense"
     hybrid = "hybrid"
+    rerank = "rerank"
+
+
+STARTER_MODEL_HELP = "Cross-encoder: hub name or local folder (default: the bundled SciFact starter model)."
 
 
 # Connection options shared by the commands; each also reads an environment variable.
@@ -113,10 +117,17 @@ def run(
     data_dir: DataDirOpt = Path(".haystack-rerank"),
     depth: Annotated[int, typer.Option(min=1, help="Candidates per leg before fusion (hybrid).")] = 100,
     rrf_k: Annotated[int, typer.Option(min=0, help="RRF rank constant.")] = 60,
+    rerank_depth: Annotated[int, typer.Option(min=1, help="Candidates reranked by the cross-encoder (rerank).")] = 50,
+    reranker_model: Annotated[str, typer.Option(help=STARTER_MODEL_HELP)] = "haystack-rerank/scifact-minilm-l6-ce",
     skip_malformed: Annotated[bool, typer.Option(help="Skip malformed query lines instead of stopping.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Retrieve for every query and write a TREC run (qid Q0 docid rank score tag), best first."""
+    """
+    Retrieve for every query and write a TREC run (qid Q0 docid rank score tag), best first.
+
+    With --stage rerank the top --rerank-depth fused candidates are reranked; the lines below them come
+    from the fused list (with scores under the reranked ones), so recall at --top-k is not cut.
+    """
     from haystack_rerank import beir, stores
     from haystack_rerank.evaluation.latency import summarize_latencies
 
@@ -130,7 +141,16 @@ def run(
         Stage.bm25: lambda q: retriever.retrieve_lexical(q, top_k=top_k),
         Stage.dense: lambda q: retriever.retrieve_dense(q, top_k=top_k),
         Stage.hybrid: lambda q: retriever.run(query=q)["documents"],
-    }[stage]
+    }.get(stage)
+    if stage is Stage.rerank:
+        from haystack_rerank.evaluation.rerank import rerank_with_backfill
+        from haystack_rerank.pipelines import cross_encoder_ranker
+
+        ranker = cross_encoder_ranker(model=reranker_model, top_k=rerank_depth, low_confidence_threshold=None)
+        ranker.warm_up()
+
+        def retrieve(q: str) -> list:
+            return rerank_with_backfill(q, retriever.run(query=q)["documents"], ranker, rerank_depth)
     results, latencies = {}, []
     for qid, text in tqdm(query_texts.items(), desc=f"Retrieving ({stage.value})", unit="query"):
         started = time.perf_counter()
@@ -163,10 +183,80 @@ def score(
         typer.echo(f"| {name} | " + " | ".join(f"{values[m]:.4f}" for m in metrics) + " |")
 
 
+@app.command()
+def demo(
+    corpus: Annotated[Path | None, typer.Option(help="Corpus to index (default: examples/corpus.jsonl).")] = None,
+    questions: Annotated[Path | None, typer.Option(help="Questions (default: examples/questions.jsonl).")] = None,
+    data_dir: Annotated[Path, typer.Option(help="Folder for the embedded Qdrant store.")] = Path(".haystack-rerank/demo"),
+    reranker_model: Annotated[str, typer.Option(help=STARTER_MODEL_HELP)] = "haystack-rerank/scifact-minilm-l6-ce",
+    rerank_depth: Annotated[int, typer.Option(min=1, help="Hybrid candidates reranked.")] = 20,
+    top_k: Annotated[int, typer.Option(min=1, help="Reranked documents shown and read for answers.")] = 3,
+    as_json: JsonOpt = False,
+) -> None:
+    """Index the example corpus on embedded stores (no servers) and answer its questions, stage by stage."""
+    from haystack_rerank.demo import run_demo
+
+    run_demo(corpus=corpus, questions=questions, data_dir=data_dir, reranker_model=reranker_model,
+             rerank_depth=rerank_depth, top_k=top_k, as_json=as_json, echo=typer.echo)
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="The question.")],
+    pipeline_file: Annotated[Path | None, typer.Option("--pipeline", help="A pipeline YAML (e.g. pipelines/rag_extractive.yaml).")] = None,
+    lexical: LexicalOpt = Lexical.opensearch,
+    opensearch_hosts: HostsOpt = "http://127.0.0.1:9200",
+    index_name: Annotated[str, typer.Option("--index", envvar="OPENSEARCH_INDEX", help="OpenSearch index.")] = "haystack_rerank",
+    qdrant_url: QdrantUrlOpt = None,
+    qdrant_path: QdrantPathOpt = None,
+    collection: CollectionOpt = "haystack_rerank",
+    data_dir: DataDirOpt = Path(".haystack-rerank"),
+    reranker_model: Annotated[str, typer.Option(help=STARTER_MODEL_HELP)] = "haystack-rerank/scifact-minilm-l6-ce",
+    rerank_depth: Annotated[int, typer.Option(min=1, help="Hybrid candidates reranked.")] = 50,
+    top_k: Annotated[int, typer.Option(min=1, help="Reranked documents kept.")] = 5,
+    as_json: JsonOpt = False,
+) -> None:
+    """Answer one question over an index built with `index` (or with the pipeline in --pipeline)."""
+    from haystack_rerank import pipelines, stores
+    from haystack_rerank.demo import ask as ask_pipeline
+    from haystack_rerank.demo import format_result
+
+    if pipeline_file is not None:
+        result = _run_yaml(pipeline_file, question)
+        typer.echo(json.dumps(result, indent=2, default=str))
+        return
+    settings = _settings(lexical, opensearch_hosts, index_name, qdrant_url, qdrant_path, collection, data_dir)
+    pipeline = pipelines.rag_extractive(rerank_depth=rerank_depth, top_k=top_k, reranker_model=reranker_model,
+                                        retriever=stores.hybrid_retriever(settings))
+    result = ask_pipeline(pipeline, question)
+    typer.echo(json.dumps(result, indent=2) if as_json else format_result(result, {}))
+
+
+def _run_yaml(path: Path, question: str) -> dict[str, Any]:
+    """Run a pipeline file, sending the question to the sockets its Hayhooks `inputs.query` names."""
+    import yaml
+    from haystack import Pipeline
+
+    from haystack_rerank.errors import ConfigurationError
+
+    text = path.read_text(encoding="utf-8")
+    targets = (yaml.safe_load(text).get("inputs") or {}).get("query")
+    if not targets:
+        msg = f"--pipeline {path}: the file declares no `inputs: query:` targets. Add e.g. `inputs: {{query: retriever.query}}`."
+        raise ConfigurationError(msg)
+    inputs: dict[str, dict[str, Any]] = {}
+    for target in [targets] if isinstance(targets, str) else targets:
+        component_name, socket = target.split(".", 1)
+        inputs.setdefault(component_name, {})[socket] = question
+    out = Pipeline.loads(text).run(inputs)
+    return {name: {key: value for key, value in result.items()} for name, result in out.items()}
+
+
 def main() -> None:
     """Entry point: one clear line and a non-zero exit code on expected errors, not a traceback."""
     logging.basicConfig(level=os.environ.get("HAYSTACK_RERANK_LOG", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")  # no calls home from a CLI run
     try:
         app(standalone_mode=False)
     except (HaystackRerankError, FileNotFoundError) as err:

@@ -56,7 +56,7 @@ def _hybrid_retriever(*, top_k: int, depth: int, on_leg_failure: str, embedding_
     )
 
 
-def _ranker(*, model: str, top_k: int, low_confidence_threshold: float | None) -> CrossEncoderRanker:
+def cross_encoder_ranker(*, model: str, top_k: int, low_confidence_threshold: float | None) -> CrossEncoderRanker:
     return CrossEncoderRanker(
         model=model,
         top_k=top_k,
@@ -89,12 +89,20 @@ def hybrid(*, top_k: int = 10, depth: int = 100, on_leg_failure: str = "degrade"
 
 def hybrid_rerank(*, rerank_depth: int = 50, top_k: int = 10, depth: int = 100, on_leg_failure: str = "degrade",
                   reranker_model: str = STARTER_RERANK_MODEL, low_confidence_threshold: float | None = 0.5,
-                  embedding_model: str = DEFAULT_EMBEDDING_MODEL) -> Pipeline:
-    """query → hybrid retrieval of `rerank_depth` candidates → cross-encoder → top `top_k`."""
+                  embedding_model: str = DEFAULT_EMBEDDING_MODEL, retriever: HybridRetriever | None = None) -> Pipeline:
+    """
+    query → hybrid retrieval of `rerank_depth` candidates → cross-encoder → top `top_k`.
+
+    Pass `retriever` to use other stores (e.g. the embedded ones of the demo) in the same pipeline shape.
+    """
+    if retriever is None:
+        retriever = _hybrid_retriever(top_k=rerank_depth, depth=depth, on_leg_failure=on_leg_failure,
+                                      embedding_model=embedding_model)
+    else:
+        retriever.top_k = rerank_depth
     pipeline = Pipeline()
-    pipeline.add_component("retriever", _hybrid_retriever(top_k=rerank_depth, depth=depth,
-                                                          on_leg_failure=on_leg_failure, embedding_model=embedding_model))
-    pipeline.add_component("ranker", _ranker(model=reranker_model, top_k=top_k,
+    pipeline.add_component("retriever", retriever)
+    pipeline.add_component("ranker", cross_encoder_ranker(model=reranker_model, top_k=top_k,
                                              low_confidence_threshold=low_confidence_threshold))
     pipeline.connect("retriever.documents", "ranker.documents")
     return pipeline
@@ -120,7 +128,7 @@ def rag_extractive(*, rerank_depth: int = 50, top_k: int = 5, **options: Any) ->
     """hybrid → ranker → extractive answerer (no LLM: the best sentence, scored by the same cross-encoder)."""
     pipeline = hybrid_rerank(rerank_depth=rerank_depth, top_k=top_k, **options)
     ranker = pipeline.get_component("ranker")
-    pipeline.add_component("answerer", ExtractiveAnswerer(ranker=_ranker(
+    pipeline.add_component("answerer", ExtractiveAnswerer(ranker=cross_encoder_ranker(
         model=ranker.model, top_k=top_k, low_confidence_threshold=None)))
     pipeline.connect("ranker.documents", "answerer.documents")
     pipeline.connect("ranker.meta", "answerer.meta")

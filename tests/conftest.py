@@ -7,6 +7,7 @@ import uuid
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ["HAYSTACK_TELEMETRY_ENABLED"] = "False"  # tests talk to loopback only
 
 import pytest  # noqa: E402
 

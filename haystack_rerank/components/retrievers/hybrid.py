@@ -190,7 +190,7 @@ class HybridRetriever:
         :param dense_top_k: Dense candidates for this call; `None` means the init value.
         :returns: `documents` (fused, best first, `meta["rrf"]` holds each leg's rank and raw score) and
             `meta`: per leg `status` ("ok", "failed" or "off"), `error`, `seconds`, `count`; and
-            `degraded` (True when a leg failed and its results are missing).
+            `degraded` (True when a leg failed and its results are missing), `fusion_seconds` and `seconds`.
         """
         if not isinstance(query, str) or not query.strip():
             msg = f"HybridRetriever: query must be a non-empty string, got {query!r}. Pass the user's question."
@@ -206,6 +206,7 @@ class HybridRetriever:
         if self._executor is None:
             self.warm_up()
         assert self._executor is not None
+        started = time.perf_counter()
 
         legs = {LEXICAL: self.retrieve_lexical, DENSE: self.retrieve_dense}
         results: dict[str, list[Document]] = {}
@@ -230,9 +231,10 @@ class HybridRetriever:
                 failures[leg] = error
         self._handle_failures(failures, active=list(pending))
 
-        started = time.perf_counter()
+        fusion_started = time.perf_counter()
         fused = self._fusion.fuse(results, top_k=top_k)
-        meta["fusion_seconds"] = time.perf_counter() - started
+        meta["fusion_seconds"] = time.perf_counter() - fusion_started
+        meta["seconds"] = time.perf_counter() - started
         meta["degraded"] = bool(failures)
         return {"documents": fused, "meta": meta}
 
