@@ -139,7 +139,7 @@ def rag_extractive(*, rerank_depth: int = 50, top_k: int = 5, **options: Any) ->
 HAYHOOKS_IO: dict[str, dict[str, dict[str, Any]]] = {
     "indexing": {"inputs": {"documents": "embedder.documents"},
                  "outputs": {"written": "qdrant_writer.documents_written"}},
-    "hybrid": {"inputs": {"query": "retriever.query", "filters": "retriever.filters"},
+    "hybrid": {"inputs": {"query": "retriever.query"},
                "outputs": {"documents": "retriever.documents"}},
     "hybrid_rerank": {"inputs": {"query": ["retriever.query", "ranker.query"]},
                       "outputs": {"documents": "ranker.documents"}},
