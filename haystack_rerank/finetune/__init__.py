@@ -1,4 +1,4 @@
-"""Fine-tune cross-encoders for CrossEncoderRanker: hard negatives from a first-stage run, training, model card."""
+"""Fine-tune cross-encoders for CrossEncoderRanker: hard negatives, training, model card."""
 
 from haystack_rerank.finetune.card import add_card_section, read_training_queries, write_model_card
 from haystack_rerank.finetune.data import lexical_neighbours, mine_hard_negatives, title_queries

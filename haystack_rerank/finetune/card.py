@@ -23,10 +23,27 @@ def write_model_card(output_dir: str | Path, summary: dict[str, Any]) -> Path:
     losses = summary["train_losses"]
     evals = summary["eval_history"]
     metric = summary.get("metric")
-    params = {k: config[k] for k in (
-        "loss", "num_negatives", "negatives_top_k", "title_pairs", "epochs", "max_steps", "batch_size",
-        "learning_rate", "head_learning_rate", "warmup_ratio", "weight_decay", "max_length", "reinit_pooler",
-        "bf16", "seed", "threads")}
+    params = {
+        k: config[k]
+        for k in (
+            "loss",
+            "num_negatives",
+            "negatives_top_k",
+            "title_pairs",
+            "epochs",
+            "max_steps",
+            "batch_size",
+            "learning_rate",
+            "head_learning_rate",
+            "warmup_ratio",
+            "weight_decay",
+            "max_length",
+            "reinit_pooler",
+            "bf16",
+            "seed",
+            "threads",
+        )
+    }
     lines = [
         "---",
         "library_name: sentence-transformers",
@@ -39,8 +56,9 @@ def write_model_card(output_dir: str | Path, summary: dict[str, Any]) -> Path:
         "",
         "A reranker for `haystack_rerank.components.rankers.CrossEncoderRanker`, trained with",
         "`haystack_rerank.finetune`. It loads as a standard `sentence_transformers.CrossEncoder(folder)`",
-        "(BertForSequenceClassification, one logit). Documents were shown to it as `title + \"\\n\" + abstract`:",
-        "use `CrossEncoderRanker(meta_fields_to_embed=[\"title\"])` when documents carry a title.",
+        "(BertForSequenceClassification, one logit). Documents were shown to it as",
+        '`title + "\\n" + abstract`:',
+        'use `CrossEncoderRanker(meta_fields_to_embed=["title"])` when documents carry a title.',
         "",
         "## Data and splits",
         "",
@@ -49,9 +67,11 @@ def write_model_card(output_dir: str | Path, summary: dict[str, Any]) -> Path:
         f"- Negatives: {config['num_negatives']} per query, sampled (seed {config['seed']}) from the top "
         f"{config['negatives_top_k']} of `{config['first_stage_run'] or 'a TF-IDF run over the corpus'}` "
         "minus the judged positives.",
-        f"- Self-supervised title -> abstract queries from the corpus: {summary.get('title_pair_queries', 0)}.",
+        "- Self-supervised title -> abstract queries from the corpus: "
+        f"{summary.get('title_pair_queries', 0)}.",
         f"- Model selection: split `{config['eval_split']}` (never trained on), reranking the top "
-        f"{config['eval_top_k']} of `{config['eval_run'] or 'a TF-IDF run'}` for {config['eval_queries']} queries.",
+        f"{config['eval_top_k']} of `{config['eval_run'] or 'a TF-IDF run'}` "
+        f"for {config['eval_queries']} queries.",
         f"- Training query ids: `{TRAINING_QUERIES}` (also listed at the end of this card). The project's",
         "  evaluation refuses to score these queries.",
         "",
@@ -66,9 +86,12 @@ def write_model_card(output_dir: str | Path, summary: dict[str, Any]) -> Path:
         f"- Steps: {summary['steps']}, wall time {summary['seconds'] / 60:.1f} min "
         f"({config['threads'] or 'all'} CPU thread(s)).",
         f"- Training loss: first {losses[0][1]:.4f} (step {losses[0][0]}), last {losses[-1][1]:.4f} "
-        f"(step {losses[-1][0]})." if losses else "- Training loss: not logged.",
+        f"(step {losses[-1][0]})."
+        if losses
+        else "- Training loss: not logged.",
         f"- Best checkpoint: {summary['best_checkpoint']} ({metric} = {summary['best_metric']})."
-        if summary.get("best_checkpoint") else "- Best checkpoint: last step (no evaluator).",
+        if summary.get("best_checkpoint")
+        else "- Best checkpoint: last step (no evaluator).",
         f"- Weights: {folder_size_mb(output_dir)} MB.",
     ]
     if evals and metric:

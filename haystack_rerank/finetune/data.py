@@ -33,12 +33,16 @@ class SplitData:
         self.positives = {qid: docs for qid, docs in self.positives.items() if docs}
 
 
-def load_split(dataset_dir: str | Path, split: str, corpus: dict[str, tuple[str, str]] | None = None) -> SplitData:
+def load_split(
+    dataset_dir: str | Path, split: str, corpus: dict[str, tuple[str, str]] | None = None
+) -> SplitData:
     """Read `corpus.jsonl`, `queries_<split>.jsonl` (or `queries.jsonl`) and `qrels/<split>.tsv`."""
     dataset_dir = Path(dataset_dir)
     if corpus is None:
-        corpus = {doc.id: (doc.meta.get("title", "") or "", doc.content or "")
-                  for doc in beir.load_corpus(dataset_dir / "corpus.jsonl")}
+        corpus = {
+            doc.id: (doc.meta.get("title", "") or "", doc.content or "")
+            for doc in beir.load_corpus(dataset_dir / "corpus.jsonl")
+        }
     queries_file = dataset_dir / f"queries_{split}.jsonl"
     if not queries_file.is_file():
         queries_file = dataset_dir / "queries.jsonl"
@@ -49,7 +53,7 @@ def load_split(dataset_dir: str | Path, split: str, corpus: dict[str, tuple[str,
 
 
 def document_text(title: str, text: str, separator: str = DOCUMENT_SEPARATOR) -> str:
-    """The text the model reads for a document: the same layout as CrossEncoderRanker(meta_fields_to_embed=["title"])."""
+    """The text the model reads: the layout of CrossEncoderRanker(meta_fields_to_embed=["title"])."""
     title = (title or "").strip()
     return f"{title}{separator}{text}" if title else text
 
@@ -117,7 +121,9 @@ def title_queries(
     abstract. Returns (queries, qrels) keyed `title:<doc id>`; the abstract is then shown without its title.
     """
     excluded = set(exclude)
-    eligible = sorted(d for d, (title, text) in corpus.items() if title.strip() and text.strip() and d not in excluded)
+    eligible = sorted(
+        d for d, (title, text) in corpus.items() if title.strip() and text.strip() and d not in excluded
+    )
     chosen = random.Random(seed).sample(eligible, min(count, len(eligible)))
     queries = {f"title:{d}": corpus[d][0].strip() for d in chosen}
     qrels = {f"title:{d}": {d: 1} for d in chosen}
@@ -163,27 +169,37 @@ def pointwise_rows(
     hidden = set(hide_title)
     rows: list[dict[str, object]] = []
     for qid, query in queries.items():
-        rows.extend({"query": query, "document": _text(corpus, d, qid in hidden), "label": 1.0}
-                    for d in positives.get(qid) or [])
-        rows.extend({"query": query, "document": _text(corpus, d, qid in hidden), "label": 0.0}
-                    for d in negatives.get(qid) or [])
+        rows.extend(
+            {"query": query, "document": _text(corpus, d, qid in hidden), "label": 1.0}
+            for d in positives.get(qid) or []
+        )
+        rows.extend(
+            {"query": query, "document": _text(corpus, d, qid in hidden), "label": 0.0}
+            for d in negatives.get(qid) or []
+        )
     return rows
 
 
 def reranking_samples(
-    data: SplitData, run: Mapping[str, Mapping[str, float]], *, top_k: int = 20, max_queries: int | None = None
+    data: SplitData,
+    run: Mapping[str, Mapping[str, float]],
+    *,
+    top_k: int = 20,
+    max_queries: int | None = None,
 ) -> list[dict[str, object]]:
-    """CrossEncoderRerankingEvaluator samples: each query's first-stage top-k (`documents`) and its positives."""
+    """CrossEncoderRerankingEvaluator samples: each query's first-stage top-k (`documents`), its positives."""
     samples = []
     for qid in sorted(data.positives)[: max_queries or None]:
         candidates = ranked_ids(run, qid, top_k)
         if not candidates:
             continue
-        samples.append({
-            "query": data.queries[qid],
-            "positive": [_text(data.corpus, d, False) for d in data.positives[qid]],
-            "documents": [_text(data.corpus, d, False) for d in candidates],
-        })
+        samples.append(
+            {
+                "query": data.queries[qid],
+                "positive": [_text(data.corpus, d, False) for d in data.positives[qid]],
+                "documents": [_text(data.corpus, d, False) for d in candidates],
+            }
+        )
     return samples
 
 

@@ -118,7 +118,9 @@ def _validate(config: FinetuneConfig) -> None:
     if config.loss not in LOSSES:
         raise ConfigurationError(f"finetune loss={config.loss!r}; choose one of {', '.join(LOSSES)}.")
     if config.eval_split is not None and config.eval_split == config.split:
-        raise ConfigurationError(f"eval_split={config.eval_split!r} is the training split; pick a held-out split.")
+        raise ConfigurationError(
+            f"eval_split={config.eval_split!r} is the training split; pick a held-out split."
+        )
     for name in ("num_negatives", "negatives_top_k", "batch_size", "max_length", "logging_steps"):
         if getattr(config, name) < 1:
             raise ConfigurationError(f"finetune {name}={getattr(config, name)!r}; it must be >= 1.")
@@ -146,7 +148,11 @@ def _run(config: FinetuneConfig) -> FinetuneResult:  # noqa: PLR0915 - one linea
 
     # -- data ------------------------------------------------------------------------------------------
     train = ftdata.load_split(config.dataset_dir, config.split)
-    evaluation = ftdata.load_split(config.dataset_dir, config.eval_split, corpus=train.corpus) if config.eval_split else None
+    evaluation = (
+        ftdata.load_split(config.dataset_dir, config.eval_split, corpus=train.corpus)
+        if config.eval_split
+        else None
+    )
     train_qids = sorted(train.positives)
     if config.max_train_queries:
         train_qids = train_qids[: config.max_train_queries]
@@ -155,38 +161,62 @@ def _run(config: FinetuneConfig) -> FinetuneResult:  # noqa: PLR0915 - one linea
     queries = {qid: train.queries[qid] for qid in train_qids}
     positives = {qid: train.positives[qid] for qid in train_qids}
 
-    run = (beir.read_trec_run(config.first_stage_run) if config.first_stage_run
-           else ftdata.lexical_neighbours(train.corpus, queries, top_k=config.negatives_top_k))
+    run = (
+        beir.read_trec_run(config.first_stage_run)
+        if config.first_stage_run
+        else ftdata.lexical_neighbours(train.corpus, queries, top_k=config.negatives_top_k)
+    )
     missing = [qid for qid in train_qids if qid not in run]
     if len(missing) == len(train_qids):
-        msg = f"first_stage_run {config.first_stage_run} has none of the {config.split} queries; pass the run of that split."
+        msg = (
+            f"first_stage_run {config.first_stage_run} has none of the {config.split} queries; "
+            "pass the run of that split."
+        )
         raise ConfigurationError(msg)
-    negatives = ftdata.mine_hard_negatives(run, train.qrels, num_negatives=config.num_negatives,
-                                           top_k=config.negatives_top_k, seed=config.seed, queries=train_qids)
+    negatives = ftdata.mine_hard_negatives(
+        run,
+        train.qrels,
+        num_negatives=config.num_negatives,
+        top_k=config.negatives_top_k,
+        seed=config.seed,
+        queries=train_qids,
+    )
     hidden: list[str] = []
     if config.title_pairs:
         excluded = set(evaluation.queries) if evaluation else set()
         t_queries, t_qrels = ftdata.title_queries(train.corpus, config.title_pairs, config.seed)
         t_queries = {qid: text for qid, text in t_queries.items() if text not in excluded}
         t_run = ftdata.lexical_neighbours(train.corpus, t_queries, top_k=config.negatives_top_k)
-        negatives.update(ftdata.mine_hard_negatives(t_run, t_qrels, num_negatives=config.num_negatives,
-                                                    top_k=config.negatives_top_k, seed=config.seed))
+        negatives.update(
+            ftdata.mine_hard_negatives(
+                t_run,
+                t_qrels,
+                num_negatives=config.num_negatives,
+                top_k=config.negatives_top_k,
+                seed=config.seed,
+            )
+        )
         queries.update(t_queries)
         positives.update({qid: list(docs) for qid, docs in t_qrels.items() if qid in t_queries})
         hidden = list(t_queries)
 
     if config.loss == "listwise":
-        rows = ftdata.listwise_rows(queries, positives, negatives, train.corpus, config.num_negatives, hide_title=hidden)
+        rows = ftdata.listwise_rows(
+            queries, positives, negatives, train.corpus, config.num_negatives, hide_title=hidden
+        )
     else:
         rows = ftdata.pointwise_rows(queries, positives, negatives, train.corpus, hide_title=hidden)
     if not rows:
-        raise ConfigurationError("finetune built no training rows: check the split, its qrels and the first-stage run.")
+        raise ConfigurationError(
+            "finetune built no training rows: check the split, its qrels and the first-stage run."
+        )
     dataset = Dataset.from_list(rows)
     used_query_ids = sorted({qid for qid in train_qids if negatives.get(qid) or config.loss == "bce"})
 
     # -- model, loss, evaluator --------------------------------------------------------------------------
-    model = build_cross_encoder(config.base_model, max_length=config.max_length,
-                                reinit_pooler=config.reinit_pooler, seed=config.seed)
+    model = build_cross_encoder(
+        config.base_model, max_length=config.max_length, reinit_pooler=config.reinit_pooler, seed=config.seed
+    )
     if config.loss == "listwise":
         loss = listwise_loss(model)
     else:
@@ -196,13 +226,24 @@ def _run(config: FinetuneConfig) -> FinetuneResult:  # noqa: PLR0915 - one linea
     evaluator = None
     metric_name = None
     if evaluation is not None:
-        eval_source = (beir.read_trec_run(config.eval_run) if config.eval_run
-                       else ftdata.lexical_neighbours(train.corpus, evaluation.queries, top_k=config.eval_top_k))
-        samples = ftdata.reranking_samples(evaluation, eval_source, top_k=config.eval_top_k,
-                                           max_queries=config.eval_queries)
+        eval_source = (
+            beir.read_trec_run(config.eval_run)
+            if config.eval_run
+            else ftdata.lexical_neighbours(train.corpus, evaluation.queries, top_k=config.eval_top_k)
+        )
+        samples = ftdata.reranking_samples(
+            evaluation, eval_source, top_k=config.eval_top_k, max_queries=config.eval_queries
+        )
         name = f"{Path(config.dataset_dir).name}-{config.eval_split}"
-        evaluator = CrossEncoderRerankingEvaluator(samples, at_k=10, always_rerank_positives=False, name=name,
-                                                   batch_size=32, show_progress_bar=False, write_csv=False)
+        evaluator = CrossEncoderRerankingEvaluator(
+            samples,
+            at_k=10,
+            always_rerank_positives=False,
+            name=name,
+            batch_size=32,
+            show_progress_bar=False,
+            write_csv=False,
+        )
         metric_name = f"eval_{name}_ndcg@10"
 
     steps_per_epoch = -(-len(dataset) // config.batch_size)
@@ -237,8 +278,14 @@ def _run(config: FinetuneConfig) -> FinetuneResult:  # noqa: PLR0915 - one linea
         disable_tqdm=not config.progress_bar,
         dataloader_num_workers=0,
     )
-    trainer = CrossEncoderTrainer(model=model, args=args, train_dataset=dataset, loss=loss, evaluator=evaluator,
-                                  optimizers=(_optimizer(model, config), None))
+    trainer = CrossEncoderTrainer(
+        model=model,
+        args=args,
+        train_dataset=dataset,
+        loss=loss,
+        evaluator=evaluator,
+        optimizers=(_optimizer(model, config), None),
+    )
     started = time.perf_counter()
     trainer.train()
     seconds = time.perf_counter() - started
@@ -246,9 +293,16 @@ def _run(config: FinetuneConfig) -> FinetuneResult:  # noqa: PLR0915 - one linea
     # -- save --------------------------------------------------------------------------------------------
     history = trainer.state.log_history
     train_losses = [(int(entry["step"]), float(entry["loss"])) for entry in history if "loss" in entry]
-    eval_history = [{"step": int(entry["step"]), **{k: float(v) for k, v in entry.items()
-                                                  if k.startswith("eval_") and isinstance(v, (int, float))}}
-                    for entry in history if metric_name and metric_name in entry]
+    eval_history = [
+        {
+            "step": int(entry["step"]),
+            **{
+                k: float(v) for k, v in entry.items() if k.startswith("eval_") and isinstance(v, (int, float))
+            },
+        }
+        for entry in history
+        if metric_name and metric_name in entry
+    ]
     best_checkpoint = trainer.state.best_model_checkpoint
     best_metric = trainer.state.best_metric
 
@@ -256,15 +310,31 @@ def _run(config: FinetuneConfig) -> FinetuneResult:  # noqa: PLR0915 - one linea
         (output_dir / stale).unlink(missing_ok=True)
     model.save_pretrained(str(output_dir))
     (output_dir / TRAINING_QUERIES_FILE).write_text(
-        json.dumps({"dataset": str(config.dataset_dir), "split": config.split, "query_ids": used_query_ids},
-                   indent=1) + "\n", encoding="utf-8")
-    result = FinetuneResult(
-        output_dir=output_dir, training_queries=used_query_ids, train_losses=train_losses,
-        eval_history=eval_history, best_checkpoint=best_checkpoint, best_metric=best_metric, seconds=seconds,
-        steps=int(trainer.state.global_step), train_rows=len(rows), config=asdict(config),
+        json.dumps(
+            {"dataset": str(config.dataset_dir), "split": config.split, "query_ids": used_query_ids}, indent=1
+        )
+        + "\n",
+        encoding="utf-8",
     )
-    summary = {**asdict(result), "output_dir": str(output_dir), "metric": metric_name,
-               "title_pair_queries": len(hidden), "training_pairs": _pair_count(rows)}
+    result = FinetuneResult(
+        output_dir=output_dir,
+        training_queries=used_query_ids,
+        train_losses=train_losses,
+        eval_history=eval_history,
+        best_checkpoint=best_checkpoint,
+        best_metric=best_metric,
+        seconds=seconds,
+        steps=int(trainer.state.global_step),
+        train_rows=len(rows),
+        config=asdict(config),
+    )
+    summary = {
+        **asdict(result),
+        "output_dir": str(output_dir),
+        "metric": metric_name,
+        "title_pair_queries": len(hidden),
+        "training_pairs": _pair_count(rows),
+    }
     (output_dir / TRAINING_LOG_FILE).write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
     write_model_card(output_dir, summary)
     if not config.keep_checkpoints:
@@ -276,13 +346,17 @@ def _pair_count(rows: list[dict[str, Any]]) -> int:
     return sum(len([key for key in row if key != "query" and key != "label"]) for row in rows)
 
 
-def _check_no_eval_queries(train: ftdata.SplitData, train_qids: list[str], evaluation: ftdata.SplitData) -> None:
+def _check_no_eval_queries(
+    train: ftdata.SplitData, train_qids: list[str], evaluation: ftdata.SplitData
+) -> None:
     shared_ids = set(train_qids) & set(evaluation.queries)
     eval_texts = {text.strip().lower() for text in evaluation.queries.values()}
     shared_texts = [qid for qid in train_qids if train.queries[qid].strip().lower() in eval_texts]
     if shared_ids or shared_texts:
-        msg = (f"{len(shared_ids | set(shared_texts))} training queries are also {evaluation.split} queries "
-               f"(e.g. {sorted(shared_ids | set(shared_texts))[:3]}); never train on evaluation queries.")
+        msg = (
+            f"{len(shared_ids | set(shared_texts))} training queries are also {evaluation.split} queries "
+            f"(e.g. {sorted(shared_ids | set(shared_texts))[:3]}); never train on evaluation queries."
+        )
         raise ConfigurationError(msg)
 
 
