@@ -5,6 +5,7 @@ import sys
 import pytest
 
 from corpus_small import DOCUMENTS
+from fixtures_models import tiny_cross_encoder  # noqa: F401
 
 
 def cli(*args, cwd, check=True):
@@ -26,7 +27,14 @@ def dataset(tmp_path):
     return corpus, queries
 
 
-def test_index_then_run_every_stage_embedded(tmp_path, dataset):
+def read_run(path):
+    by_query = {}
+    for qid, _, doc_id, rank, score, _ in (line.split() for line in path.read_text().splitlines()):
+        by_query.setdefault(qid, []).append((doc_id, float(score)))
+    return by_query
+
+
+def test_index_then_run_every_stage_embedded(tmp_path, dataset, tiny_cross_encoder):
     corpus, queries = dataset
     common = ["--lexical", "memory", "--data-dir", str(tmp_path / "data"), "--index", "t", "--collection", "t"]
     summary = json.loads(cli("index", "--corpus", str(corpus), *common, "--json", cwd=tmp_path).stdout)
@@ -48,6 +56,20 @@ def test_index_then_run_every_stage_embedded(tmp_path, dataset):
             assert [r for r, _, _ in ranked] == list(range(1, len(ranked) + 1)) and len(ranked) <= 3
             assert [s for _, s, _ in ranked] == sorted((s for _, s, _ in ranked), reverse=True)
         assert by_query["q2"][0][2] == "code-xq7"
+
+    # rerank the top 2 of the fused list; the rest is backfilled in fused order, so nothing is lost
+    reranked_file = tmp_path / "rerank.trec"
+    cli("run", "--queries", str(queries), "--output", str(reranked_file), "--stage", "rerank", "--top-k", "5",
+        "--rerank-depth", "2", "--reranker-model", tiny_cross_encoder, *common, cwd=tmp_path)
+    cli("run", "--queries", str(queries), "--output", str(tmp_path / "hybrid5.trec"), "--stage", "hybrid",
+        "--top-k", "5", *common, cwd=tmp_path)
+    fused, reranked = read_run(tmp_path / "hybrid5.trec"), read_run(reranked_file)
+    for qid in fused:
+        fused_ids = [d for d, _ in fused[qid]]
+        reranked_ids = [d for d, _ in reranked[qid]]
+        assert sorted(reranked_ids) == sorted(fused_ids)
+        assert set(reranked_ids[:2]) == set(fused_ids[:2]) and reranked_ids[2:] == fused_ids[2:]
+        assert all(0.0 <= s <= 1.0 for _, s in reranked[qid][:2]) and reranked[qid][2][1] < reranked[qid][1][1]
 
 
 def test_errors_are_one_line_with_nonzero_exit(tmp_path):
