@@ -252,6 +252,132 @@ def _run_yaml(path: Path, question: str) -> dict[str, Any]:
     return {name: {key: value for key, value in result.items()} for name, result in out.items()}
 
 
+def _ensure_indexed(settings: Any, corpus: Path, *, quiet: bool) -> tuple[Any, Any]:
+    """Open both stores; index the corpus unless both already hold exactly its documents."""
+    from haystack_rerank import beir, stores
+    from haystack_rerank.components.embedders import DocumentEmbedder
+    from haystack_rerank.indexing import deduplicate, index_documents, save_lexical_store
+
+    lexical, vectors = stores.lexical_store(settings), stores.vector_store(settings)
+    documents, _, _ = deduplicate(beir.load_corpus(corpus))
+    counts = (lexical.count_documents(), vectors.count_documents())
+    if counts == (len(documents), len(documents)):
+        if not quiet:
+            typer.echo(f"Index {settings.index!r} / collection {settings.collection!r} already hold the "
+                       f"{len(documents)} documents of {corpus}: not re-indexing.", err=True)
+        return lexical, vectors
+    index_documents(documents, embedder=DocumentEmbedder(model=settings.embedding_model, progress_bar=False),
+                    lexical_store=lexical, vector_store=vectors)
+    save_lexical_store(lexical, settings.memory_bm25_file)
+    return lexical, vectors
+
+
+@app.command("eval")
+def evaluate(
+    dataset: Annotated[Path, typer.Option(help="BEIR folder: corpus.jsonl, queries[_SPLIT].jsonl, qrels/SPLIT.tsv.")],
+    split: Annotated[str, typer.Option(help="Split to evaluate (qrels/SPLIT.tsv).")] = "dev",
+    stages: Annotated[str, typer.Option(help="Comma-separated subset of bm25,dense,hybrid,rerank.")] = "bm25,dense,hybrid,rerank",
+    output_dir: Annotated[Path, typer.Option(help="Where runs, summary.json and summary.md go.")] = Path("runs/eval"),
+    rerank_depth: Annotated[int, typer.Option(min=1, help="Hybrid candidates reranked (N).")] = 100,
+    reranker_model: Annotated[str, typer.Option(help=STARTER_MODEL_HELP)] = "haystack-rerank/scifact-minilm-l6-ce",
+    cache: Annotated[str, typer.Option(help="Reranker cache state for the timings: cold (no cache) or warm.")] = "cold",
+    lexical: LexicalOpt = Lexical.opensearch,
+    opensearch_hosts: HostsOpt = "http://127.0.0.1:9200",
+    index_name: Annotated[str, typer.Option("--index", envvar="OPENSEARCH_INDEX", help="OpenSearch index.")] = "haystack_rerank",
+    qdrant_url: QdrantUrlOpt = None,
+    qdrant_path: QdrantPathOpt = None,
+    collection: CollectionOpt = "haystack_rerank",
+    data_dir: DataDirOpt = Path(".haystack-rerank"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Evaluate every stage on a BEIR split: metrics (ranx), latency, the reranker's lift and a verdict."""
+    from haystack_rerank import stores
+    from haystack_rerank.cache import MemoryRerankCache
+    from haystack_rerank.errors import ConfigurationError
+    from haystack_rerank.evaluation import harness
+    from haystack_rerank.evaluation.dataset import load_split, refuse_training_overlap
+    from haystack_rerank.pipelines import cross_encoder_ranker
+
+    chosen = tuple(s.strip() for s in stages.split(",") if s.strip())
+    unknown = sorted(set(chosen) - set(harness.STAGES))
+    if unknown or cache not in ("cold", "warm"):
+        msg = (f"--stages got {unknown!r}: choose from {','.join(harness.STAGES)}." if unknown
+               else f"--cache got {cache!r}: use cold or warm.")
+        raise ConfigurationError(msg)
+    settings = _settings(lexical, opensearch_hosts, index_name, qdrant_url, qdrant_path, collection, data_dir)
+    data = load_split(dataset, split)
+    ranker = None
+    if "rerank" in chosen:
+        refuse_training_overlap(reranker_model, set(data.queries), split)
+        ranker = cross_encoder_ranker(model=reranker_model, top_k=rerank_depth, low_confidence_threshold=None)
+        ranker.cache = MemoryRerankCache() if cache == "warm" else None
+        ranker.warm_up()
+    lexical_store, vectors = _ensure_indexed(settings, data.corpus, quiet=as_json)
+    retriever = stores.hybrid_retriever(settings, lexical=lexical_store, vectors=vectors, top_k=100)
+    retriever.warm_up()
+    kwargs = {"stages": chosen, "ranker": ranker, "rerank_depth": rerank_depth}
+    if cache == "warm" and ranker is not None:  # fill the cache first; the timed pass then only reads it
+        harness.run_stages(data, retriever, **{**kwargs, "stages": ("rerank",)}, progress=False)
+    results = harness.run_stages(data, retriever, **kwargs)
+    summary = harness.summarize(data, results, cache_state=cache, rerank_depth=rerank_depth if ranker else None,
+                                reranker_model=reranker_model if ranker else None)
+    harness.write_outputs(output_dir, results, summary)
+    typer.echo(json.dumps(summary, indent=2) if as_json else harness.markdown_table(summary))
+
+
+@app.command()
+def sweep(
+    dataset: Annotated[Path, typer.Option(help="BEIR folder: corpus.jsonl, queries[_SPLIT].jsonl, qrels/SPLIT.tsv.")],
+    split: Annotated[str, typer.Option(help="Split to evaluate (qrels/SPLIT.tsv).")] = "dev",
+    depths: Annotated[str, typer.Option(help="Comma-separated rerank depths N.")] = "5,10,20,50,100,200",
+    budget_ms: Annotated[float | None, typer.Option(help="p95 rerank latency budget for the recommendation.")] = None,
+    latency_queries: Annotated[int, typer.Option(min=1, help="Queries timed per N (no cache).")] = 20,
+    output_dir: Annotated[Path, typer.Option(help="Where sweep.json, sweep.md and sweep.png go.")] = Path("runs/sweep"),
+    reranker_model: Annotated[str, typer.Option(help=STARTER_MODEL_HELP)] = "haystack-rerank/scifact-minilm-l6-ce",
+    lexical: LexicalOpt = Lexical.opensearch,
+    opensearch_hosts: HostsOpt = "http://127.0.0.1:9200",
+    index_name: Annotated[str, typer.Option("--index", envvar="OPENSEARCH_INDEX", help="OpenSearch index.")] = "haystack_rerank",
+    qdrant_url: QdrantUrlOpt = None,
+    qdrant_path: QdrantPathOpt = None,
+    collection: CollectionOpt = "haystack_rerank",
+    data_dir: DataDirOpt = Path(".haystack-rerank"),
+    as_json: JsonOpt = False,
+) -> None:
+    """Rerank depth N vs nDCG@10, the first-stage recall ceiling and latency; plot, knee and a budget pick."""
+    from haystack_rerank import stores
+    from haystack_rerank.cache import MemoryRerankCache
+    from haystack_rerank.errors import ConfigurationError
+    from haystack_rerank.evaluation import sweep as sweeping
+    from haystack_rerank.evaluation.dataset import load_split, refuse_training_overlap
+    from haystack_rerank.pipelines import cross_encoder_ranker
+
+    try:
+        chosen = tuple(int(d) for d in depths.split(","))
+    except ValueError as err:
+        raise ConfigurationError(f"--depths got {depths!r}: pass integers like 5,10,20,50,100,200.") from err
+    if not chosen or min(chosen) < 1:
+        raise ConfigurationError(f"--depths got {depths!r}: every depth must be >= 1.")
+    settings = _settings(lexical, opensearch_hosts, index_name, qdrant_url, qdrant_path, collection, data_dir)
+    data = load_split(dataset, split)
+    refuse_training_overlap(reranker_model, set(data.queries), split)
+    scoring = cross_encoder_ranker(model=reranker_model, top_k=max(chosen), low_confidence_threshold=None)
+    scoring.cache = MemoryRerankCache(max_entries=max(100_000, len(data.queries) * max(chosen)))
+    timing = cross_encoder_ranker(model=reranker_model, top_k=max(chosen), low_confidence_threshold=None)
+    timing.cache = None
+    lexical_store, vectors = _ensure_indexed(settings, data.corpus, quiet=as_json)
+    retriever = stores.hybrid_retriever(settings, lexical=lexical_store, vectors=vectors,
+                                        lexical_top_k=max(100, max(chosen)), dense_top_k=max(100, max(chosen)))
+    retriever.warm_up()
+    scoring.warm_up()
+    timing.warm_up()
+    result = sweeping.sweep(data, retriever, scoring, timing, depths=chosen, latency_queries=latency_queries)
+    if budget_ms is not None:
+        result["budget_ms"] = budget_ms
+        result["recommendation"] = sweeping.recommend(result["rows"], budget_ms)
+    sweeping.write_outputs(output_dir, result, budget_ms)
+    typer.echo(json.dumps(result, indent=2) if as_json else sweeping.markdown(result, budget_ms))
+
+
 def main() -> None:
     """Entry point: one clear line and a non-zero exit code on expected errors, not a traceback."""
     logging.basicConfig(level=os.environ.get("HAYSTACK_RERANK_LOG", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
