@@ -92,9 +92,7 @@ def save_minilm_cross_encoder(folder: Path) -> str:
     return str(folder)
 
 
-def timed(
-    function: Callable[[], object], repeats: int, before: Callable[[], None] | None = None
-) -> list[float]:
+def timed(function: Callable[[], object], repeats: int, before: Callable[[], None] | None = None) -> list[float]:
     """Milliseconds of `repeats` calls of `function`; `before` runs untimed ahead of each call."""
     samples = []
     for _ in range(repeats):

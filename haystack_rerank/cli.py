@@ -50,12 +50,26 @@ DataDirOpt = Annotated[Path, typer.Option(envvar="HAYSTACK_RERANK_DATA", help="F
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print a JSON summary instead of text.")]
 
 
-def _settings(lexical: Lexical, hosts: str, index: str, qdrant_url: str | None, qdrant_path: str | None,
-              collection: str, data_dir: Path) -> Any:
+def _settings(
+    lexical: Lexical,
+    hosts: str,
+    index: str,
+    qdrant_url: str | None,
+    qdrant_path: str | None,
+    collection: str,
+    data_dir: Path,
+) -> Any:
     from haystack_rerank.settings import StoreSettings
 
-    return StoreSettings(lexical=lexical.value, opensearch_hosts=hosts, index=index, qdrant_url=qdrant_url,
-                         qdrant_path=qdrant_path, collection=collection, data_dir=data_dir)
+    return StoreSettings(
+        lexical=lexical.value,
+        opensearch_hosts=hosts,
+        index=index,
+        qdrant_url=qdrant_url,
+        qdrant_path=qdrant_path,
+        collection=collection,
+        data_dir=data_dir,
+    )
 
 
 def _report(summary: dict[str, Any], as_json: bool) -> None:
@@ -71,7 +85,9 @@ def index(
     corpus: Annotated[Path, typer.Option(help="BEIR corpus.jsonl (_id, title, text) or a folder of .txt/.md.")],
     lexical: LexicalOpt = Lexical.opensearch,
     opensearch_hosts: HostsOpt = "http://127.0.0.1:9200",
-    index_name: Annotated[str, typer.Option("--index", envvar="OPENSEARCH_INDEX", help="OpenSearch index.")] = "haystack_rerank",
+    index_name: Annotated[
+        str, typer.Option("--index", envvar="OPENSEARCH_INDEX", help="OpenSearch index.")
+    ] = "haystack_rerank",
     qdrant_url: QdrantUrlOpt = None,
     qdrant_path: QdrantPathOpt = None,
     collection: CollectionOpt = "haystack_rerank",
@@ -110,7 +126,9 @@ def run(
     top_k: Annotated[int, typer.Option(min=1, help="Lines written per query.")] = 100,
     lexical: LexicalOpt = Lexical.opensearch,
     opensearch_hosts: HostsOpt = "http://127.0.0.1:9200",
-    index_name: Annotated[str, typer.Option("--index", envvar="OPENSEARCH_INDEX", help="OpenSearch index.")] = "haystack_rerank",
+    index_name: Annotated[
+        str, typer.Option("--index", envvar="OPENSEARCH_INDEX", help="OpenSearch index.")
+    ] = "haystack_rerank",
     qdrant_url: QdrantUrlOpt = None,
     qdrant_path: QdrantPathOpt = None,
     collection: CollectionOpt = "haystack_rerank",
@@ -151,6 +169,7 @@ def run(
 
         def retrieve(q: str) -> list:
             return rerank_with_backfill(q, retriever.run(query=q)["documents"], ranker, rerank_depth)
+
     results, latencies = {}, []
     for qid, text in tqdm(query_texts.items(), desc=f"Retrieving ({stage.value})", unit="query"):
         started = time.perf_counter()
@@ -187,7 +206,9 @@ def score(
 def demo(
     corpus: Annotated[Path | None, typer.Option(help="Corpus to index (default: examples/corpus.jsonl).")] = None,
     questions: Annotated[Path | None, typer.Option(help="Questions (default: examples/questions.jsonl).")] = None,
-    data_dir: Annotated[Path, typer.Option(help="Folder for the embedded Qdrant store.")] = Path(".haystack-rerank/demo"),
+    data_dir: Annotated[Path, typer.Option(help="Folder for the embedded Qdrant store.")] = Path(
+        ".haystack-rerank/demo"
+    ),
     reranker_model: Annotated[str, typer.Option(help=STARTER_MODEL_HELP)] = "haystack-rerank/scifact-minilm-l6-ce",
     rerank_depth: Annotated[int, typer.Option(min=1, help="Hybrid candidates reranked.")] = 20,
     top_k: Annotated[int, typer.Option(min=1, help="Reranked documents shown and read for answers.")] = 3,
@@ -196,17 +217,29 @@ def demo(
     """Index the example corpus on embedded stores (no servers) and answer its questions, stage by stage."""
     from haystack_rerank.demo import run_demo
 
-    run_demo(corpus=corpus, questions=questions, data_dir=data_dir, reranker_model=reranker_model,
-             rerank_depth=rerank_depth, top_k=top_k, as_json=as_json, echo=typer.echo)
+    run_demo(
+        corpus=corpus,
+        questions=questions,
+        data_dir=data_dir,
+        reranker_model=reranker_model,
+        rerank_depth=rerank_depth,
+        top_k=top_k,
+        as_json=as_json,
+        echo=typer.echo,
+    )
 
 
 @app.command()
 def ask(
     question: Annotated[str, typer.Argument(help="The question.")],
-    pipeline_file: Annotated[Path | None, typer.Option("--pipeline", help="A pipeline YAML (e.g. pipelines/rag_extractive.yaml).")] = None,
+    pipeline_file: Annotated[
+        Path | None, typer.Option("--pipeline", help="A pipeline YAML (e.g. pipelines/rag_extractive.yaml).")
+    ] = None,
     lexical: LexicalOpt = Lexical.opensearch,
     opensearch_hosts: HostsOpt = "http://127.0.0.1:9200",
-    index_name: Annotated[str, typer.Option("--index", envvar="OPENSEARCH_INDEX", help="OpenSearch index.")] = "haystack_rerank",
+    index_name: Annotated[
+        str, typer.Option("--index", envvar="OPENSEARCH_INDEX", help="OpenSearch index.")
+    ] = "haystack_rerank",
     qdrant_url: QdrantUrlOpt = None,
     qdrant_path: QdrantPathOpt = None,
     collection: CollectionOpt = "haystack_rerank",
@@ -226,8 +259,12 @@ def ask(
         typer.echo(json.dumps(result, indent=2, default=str))
         return
     settings = _settings(lexical, opensearch_hosts, index_name, qdrant_url, qdrant_path, collection, data_dir)
-    pipeline = pipelines.rag_extractive(rerank_depth=rerank_depth, top_k=top_k, reranker_model=reranker_model,
-                                        retriever=stores.hybrid_retriever(settings))
+    pipeline = pipelines.rag_extractive(
+        rerank_depth=rerank_depth,
+        top_k=top_k,
+        reranker_model=reranker_model,
+        retriever=stores.hybrid_retriever(settings),
+    )
     result = ask_pipeline(pipeline, question)
     typer.echo(json.dumps(result, indent=2) if as_json else format_result(result, {}))
 
@@ -242,7 +279,10 @@ def _run_yaml(path: Path, question: str) -> dict[str, Any]:
     text = path.read_text(encoding="utf-8")
     targets = (yaml.safe_load(text).get("inputs") or {}).get("query")
     if not targets:
-        msg = f"--pipeline {path}: the file declares no `inputs: query:` targets. Add e.g. `inputs: {{query: retriever.query}}`."
+        msg = (
+            f"--pipeline {path}: the file declares no `inputs: query:` targets. "
+            "Add e.g. `inputs: {query: retriever.query}`."
+        )
         raise ConfigurationError(msg)
     inputs: dict[str, dict[str, Any]] = {}
     for target in [targets] if isinstance(targets, str) else targets:
@@ -263,11 +303,18 @@ def _ensure_indexed(settings: Any, corpus: Path, *, quiet: bool) -> tuple[Any, A
     counts = (lexical.count_documents(), vectors.count_documents())
     if counts == (len(documents), len(documents)):
         if not quiet:
-            typer.echo(f"Index {settings.index!r} / collection {settings.collection!r} already hold the "
-                       f"{len(documents)} documents of {corpus}: not re-indexing.", err=True)
+            typer.echo(
+                f"Index {settings.index!r} / collection {settings.collection!r} already hold the "
+                f"{len(documents)} documents of {corpus}: not re-indexing.",
+                err=True,
+            )
         return lexical, vectors
-    index_documents(documents, embedder=DocumentEmbedder(model=settings.embedding_model, progress_bar=False),
-                    lexical_store=lexical, vector_store=vectors)
+    index_documents(
+        documents,
+        embedder=DocumentEmbedder(model=settings.embedding_model, progress_bar=False),
+        lexical_store=lexical,
+        vector_store=vectors,
+    )
     save_lexical_store(lexical, settings.memory_bm25_file)
     return lexical, vectors
 
@@ -276,14 +323,18 @@ def _ensure_indexed(settings: Any, corpus: Path, *, quiet: bool) -> tuple[Any, A
 def evaluate(
     dataset: Annotated[Path, typer.Option(help="BEIR folder: corpus.jsonl, queries[_SPLIT].jsonl, qrels/SPLIT.tsv.")],
     split: Annotated[str, typer.Option(help="Split to evaluate (qrels/SPLIT.tsv).")] = "dev",
-    stages: Annotated[str, typer.Option(help="Comma-separated subset of bm25,dense,hybrid,rerank.")] = "bm25,dense,hybrid,rerank",
+    stages: Annotated[
+        str, typer.Option(help="Comma-separated subset of bm25,dense,hybrid,rerank.")
+    ] = "bm25,dense,hybrid,rerank",
     output_dir: Annotated[Path, typer.Option(help="Where runs, summary.json and summary.md go.")] = Path("runs/eval"),
     rerank_depth: Annotated[int, typer.Option(min=1, help="Hybrid candidates reranked (N).")] = 100,
     reranker_model: Annotated[str, typer.Option(help=STARTER_MODEL_HELP)] = "haystack-rerank/scifact-minilm-l6-ce",
     cache: Annotated[str, typer.Option(help="Reranker cache state for the timings: cold (no cache) or warm.")] = "cold",
     lexical: LexicalOpt = Lexical.opensearch,
     opensearch_hosts: HostsOpt = "http://127.0.0.1:9200",
-    index_name: Annotated[str, typer.Option("--index", envvar="OPENSEARCH_INDEX", help="OpenSearch index.")] = "haystack_rerank",
+    index_name: Annotated[
+        str, typer.Option("--index", envvar="OPENSEARCH_INDEX", help="OpenSearch index.")
+    ] = "haystack_rerank",
     qdrant_url: QdrantUrlOpt = None,
     qdrant_path: QdrantPathOpt = None,
     collection: CollectionOpt = "haystack_rerank",
@@ -301,8 +352,11 @@ def evaluate(
     chosen = tuple(s.strip() for s in stages.split(",") if s.strip())
     unknown = sorted(set(chosen) - set(harness.STAGES))
     if unknown or cache not in ("cold", "warm"):
-        msg = (f"--stages got {unknown!r}: choose from {','.join(harness.STAGES)}." if unknown
-               else f"--cache got {cache!r}: use cold or warm.")
+        msg = (
+            f"--stages got {unknown!r}: choose from {','.join(harness.STAGES)}."
+            if unknown
+            else f"--cache got {cache!r}: use cold or warm."
+        )
         raise ConfigurationError(msg)
     settings = _settings(lexical, opensearch_hosts, index_name, qdrant_url, qdrant_path, collection, data_dir)
     data = load_split(dataset, split)
@@ -319,8 +373,13 @@ def evaluate(
     if cache == "warm" and ranker is not None:  # fill the cache first; the timed pass then only reads it
         harness.run_stages(data, retriever, **{**kwargs, "stages": ("rerank",)}, progress=False)
     results = harness.run_stages(data, retriever, **kwargs)
-    summary = harness.summarize(data, results, cache_state=cache, rerank_depth=rerank_depth if ranker else None,
-                                reranker_model=reranker_model if ranker else None)
+    summary = harness.summarize(
+        data,
+        results,
+        cache_state=cache,
+        rerank_depth=rerank_depth if ranker else None,
+        reranker_model=reranker_model if ranker else None,
+    )
     harness.write_outputs(output_dir, results, summary)
     typer.echo(json.dumps(summary, indent=2) if as_json else harness.markdown_table(summary))
 
@@ -336,7 +395,9 @@ def sweep(
     reranker_model: Annotated[str, typer.Option(help=STARTER_MODEL_HELP)] = "haystack-rerank/scifact-minilm-l6-ce",
     lexical: LexicalOpt = Lexical.opensearch,
     opensearch_hosts: HostsOpt = "http://127.0.0.1:9200",
-    index_name: Annotated[str, typer.Option("--index", envvar="OPENSEARCH_INDEX", help="OpenSearch index.")] = "haystack_rerank",
+    index_name: Annotated[
+        str, typer.Option("--index", envvar="OPENSEARCH_INDEX", help="OpenSearch index.")
+    ] = "haystack_rerank",
     qdrant_url: QdrantUrlOpt = None,
     qdrant_path: QdrantPathOpt = None,
     collection: CollectionOpt = "haystack_rerank",
@@ -365,8 +426,13 @@ def sweep(
     timing = cross_encoder_ranker(model=reranker_model, top_k=max(chosen), low_confidence_threshold=None)
     timing.cache = None
     lexical_store, vectors = _ensure_indexed(settings, data.corpus, quiet=as_json)
-    retriever = stores.hybrid_retriever(settings, lexical=lexical_store, vectors=vectors,
-                                        lexical_top_k=max(100, max(chosen)), dense_top_k=max(100, max(chosen)))
+    retriever = stores.hybrid_retriever(
+        settings,
+        lexical=lexical_store,
+        vectors=vectors,
+        lexical_top_k=max(100, max(chosen)),
+        dense_top_k=max(100, max(chosen)),
+    )
     retriever.warm_up()
     scoring.warm_up()
     timing.warm_up()
@@ -380,7 +446,9 @@ def sweep(
 
 def main() -> None:
     """Entry point: one clear line and a non-zero exit code on expected errors, not a traceback."""
-    logging.basicConfig(level=os.environ.get("HAYSTACK_RERANK_LOG", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("HAYSTACK_RERANK_LOG", "WARNING"), format="%(levelname)s %(name)s: %(message)s"
+    )
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")  # no calls home from a CLI run
     try:

@@ -30,7 +30,9 @@ def find_example(name: str) -> Path:
     raise ConfigurationError(msg)
 
 
-def build_demo_pipeline(data_dir: Path, *, reranker_model: str, rerank_depth: int, top_k: int) -> tuple[Pipeline, Any, Any]:
+def build_demo_pipeline(
+    data_dir: Path, *, reranker_model: str, rerank_depth: int, top_k: int
+) -> tuple[Pipeline, Any, Any]:
     """The `rag_extractive` pipeline shape over embedded stores: in-process BM25 and a Qdrant folder."""
     lexical = InMemoryDocumentStore()
     vectors = QdrantStore(path=str(data_dir / "qdrant"), index="demo", recreate_index=True)
@@ -41,28 +43,46 @@ def build_demo_pipeline(data_dir: Path, *, reranker_model: str, rerank_depth: in
         lexical_top_k=50,
         dense_top_k=50,
     )
-    pipeline = pipelines.rag_extractive(rerank_depth=rerank_depth, top_k=top_k, reranker_model=reranker_model,
-                                        retriever=retriever)
+    pipeline = pipelines.rag_extractive(
+        rerank_depth=rerank_depth, top_k=top_k, reranker_model=reranker_model, retriever=retriever
+    )
     return pipeline, lexical, vectors
 
 
-def run_demo(*, corpus: Path | None, questions: Path | None, data_dir: Path, reranker_model: str,
-             rerank_depth: int, top_k: int, as_json: bool, echo: Any) -> list[dict[str, Any]]:
+def run_demo(
+    *,
+    corpus: Path | None,
+    questions: Path | None,
+    data_dir: Path,
+    reranker_model: str,
+    rerank_depth: int,
+    top_k: int,
+    as_json: bool,
+    echo: Any,
+) -> list[dict[str, Any]]:
     corpus = corpus or find_example("corpus.jsonl")
     questions = questions or find_example("questions.jsonl")
     documents = beir.load_corpus(corpus)
-    pipeline, lexical, vectors = build_demo_pipeline(data_dir, reranker_model=reranker_model,
-                                                     rerank_depth=rerank_depth, top_k=top_k)
+    pipeline, lexical, vectors = build_demo_pipeline(
+        data_dir, reranker_model=reranker_model, rerank_depth=rerank_depth, top_k=top_k
+    )
     started = time.perf_counter()
-    report = index_documents(documents, embedder=DocumentEmbedder(progress_bar=False), lexical_store=lexical,
-                             vector_store=vectors, progress_bar=not as_json)
+    report = index_documents(
+        documents,
+        embedder=DocumentEmbedder(progress_bar=False),
+        lexical_store=lexical,
+        vector_store=vectors,
+        progress_bar=not as_json,
+    )
     index_seconds = time.perf_counter() - started
     warm_started = time.perf_counter()
     pipeline.warm_up()
     if not as_json:
-        echo(f"Indexed {report.written} documents from {corpus} in {index_seconds:.1f} s "
-             f"(in-process BM25 + embedded Qdrant at {data_dir / 'qdrant'}); models warmed up in "
-             f"{time.perf_counter() - warm_started:.1f} s.\n")
+        echo(
+            f"Indexed {report.written} documents from {corpus} in {index_seconds:.1f} s "
+            f"(in-process BM25 + embedded Qdrant at {data_dir / 'qdrant'}); models warmed up in "
+            f"{time.perf_counter() - warm_started:.1f} s.\n"
+        )
     titles = {doc.id: doc.meta.get("title", "") for doc in documents}
     results = []
     for qid, text in beir.load_queries(questions).items():
@@ -72,8 +92,11 @@ def run_demo(*, corpus: Path | None, questions: Path | None, data_dir: Path, rer
         if not as_json:
             echo(format_result(result, titles))
     if as_json:
-        echo(json.dumps({"indexed": report.written, "index_seconds": round(index_seconds, 2), "questions": results},
-                        indent=2))
+        echo(
+            json.dumps(
+                {"indexed": report.written, "index_seconds": round(index_seconds, 2), "questions": results}, indent=2
+            )
+        )
     return results
 
 
@@ -90,8 +113,9 @@ def ask(pipeline: Pipeline, question: str) -> dict[str, Any]:
     return {
         "question": question,
         "hybrid": [{"id": d.id, "score": round(d.score, 5)} for d in retrieved["documents"]],
-        "reranked": [{"id": d.id, "score": round(d.score, 4) if d.score is not None else None}
-                     for d in reranked["documents"]],
+        "reranked": [
+            {"id": d.id, "score": round(d.score, 4) if d.score is not None else None} for d in reranked["documents"]
+        ],
         "low_confidence": bool(reranked["meta"].get("low_confidence")),
         "answer": None if best is None or best.data is None else best.data,
         "answer_source": None if best is None or best.document is None else best.document.id,
@@ -115,14 +139,20 @@ def format_result(result: dict[str, Any], titles: dict[str, str]) -> str:
     lines.append("  reranked:")
     for rank, item in enumerate(result["reranked"], start=1):
         before = next((i for i, h in enumerate(result["hybrid"], start=1) if h["id"] == item["id"]), None)
-        lines.append(f"    {rank}. {item['score']:.3f}  {item['id']}  (hybrid rank {before})  {titles.get(item['id'], '')}")
+        lines.append(
+            f"    {rank}. {item['score']:.3f}  {item['id']}  (hybrid rank {before})  {titles.get(item['id'], '')}"
+        )
     if result["answer"] is None:
-        lines.append("  A: I am not confident the corpus answers this."
-                     f" (best reranked score {result['reranked'][0]['score'] if result['reranked'] else 'n/a'})")
+        lines.append(
+            "  A: I am not confident the corpus answers this."
+            f" (best reranked score {result['reranked'][0]['score'] if result['reranked'] else 'n/a'})"
+        )
     else:
         lines.append(f"  A: {result['answer']}  [source: {result['answer_source']}, score {result['answer_score']}]")
     s = result["seconds"]
-    lines.append(f"  time: retrieval {s['retrieval'] * 1000:.0f} ms (lexical {s['lexical_leg'] * 1000:.0f}, dense "
-                 f"{s['dense_leg'] * 1000:.0f}), rerank {s['rerank_model'] * 1000:.0f} ms, answer "
-                 f"{s['answer_model'] * 1000:.0f} ms, total {s['total'] * 1000:.0f} ms\n")
+    lines.append(
+        f"  time: retrieval {s['retrieval'] * 1000:.0f} ms (lexical {s['lexical_leg'] * 1000:.0f}, dense "
+        f"{s['dense_leg'] * 1000:.0f}), rerank {s['rerank_model'] * 1000:.0f} ms, answer "
+        f"{s['answer_model'] * 1000:.0f} ms, total {s['total'] * 1000:.0f} ms\n"
+    )
     return "\n".join(lines)

@@ -61,7 +61,9 @@ def index_documents(
     """
     kept, duplicates, empty = deduplicate(documents)
     if duplicates:
-        logger.warning("Indexing: %d documents repeat an earlier id and were dropped (the first copy is kept).", duplicates)
+        logger.warning(
+            "Indexing: %d documents repeat an earlier id and were dropped (the first copy is kept).", duplicates
+        )
     if empty:
         logger.warning("Indexing: %d documents have no text and were not indexed.", empty)
     if hasattr(embedder, "warm_up"):
@@ -72,7 +74,9 @@ def index_documents(
             batch = kept[start : start + batch_size]
             embedded = embedder.run(documents=batch)["documents"]
             vector_store.write_documents(embedded, policy=DuplicatePolicy.OVERWRITE)
-            lexical_store.write_documents([replace(d, embedding=None) for d in embedded], policy=DuplicatePolicy.OVERWRITE)
+            lexical_store.write_documents(
+                [replace(d, embedding=None) for d in embedded], policy=DuplicatePolicy.OVERWRITE
+            )
             written += len(batch)
             bar.update(len(batch))
     lexical_count, vector_count = lexical_store.count_documents(), vector_store.count_documents()

@@ -35,7 +35,8 @@ You answer questions using only the numbered documents. Cite every document you 
 brackets, like [1] or [2]. If the documents do not contain the answer, reply exactly: I don't know.
 {% endmessage %}
 {% message role="user" %}
-{% if meta and meta.low_confidence %}The reranker is not confident that any document answers this question: unless one clearly does, reply exactly: I don't know.
+{% if meta and meta.low_confidence %}The reranker is not confident that any document answers this question:
+unless one clearly does, reply exactly: I don't know.
 {% endif %}Documents:
 {% for document in documents %}[{{ loop.index }}] {{ document.meta.get("title", "") }} {{ document.content }}
 {% endfor %}
@@ -78,32 +79,50 @@ def indexing(*, embedding_model: str = DEFAULT_EMBEDDING_MODEL) -> Pipeline:
     return pipeline
 
 
-def hybrid(*, top_k: int = 10, depth: int = 100, on_leg_failure: str = "degrade",
-           embedding_model: str = DEFAULT_EMBEDDING_MODEL) -> Pipeline:
+def hybrid(
+    *,
+    top_k: int = 10,
+    depth: int = 100,
+    on_leg_failure: str = "degrade",
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL,
+) -> Pipeline:
     """query → hybrid retrieval (BM25 + dense, RRF)."""
     pipeline = Pipeline()
-    pipeline.add_component("retriever", _hybrid_retriever(top_k=top_k, depth=depth, on_leg_failure=on_leg_failure,
-                                                          embedding_model=embedding_model))
+    pipeline.add_component(
+        "retriever",
+        _hybrid_retriever(top_k=top_k, depth=depth, on_leg_failure=on_leg_failure, embedding_model=embedding_model),
+    )
     return pipeline
 
 
-def hybrid_rerank(*, rerank_depth: int = 50, top_k: int = 10, depth: int = 100, on_leg_failure: str = "degrade",
-                  reranker_model: str = STARTER_RERANK_MODEL, low_confidence_threshold: float | None = 0.5,
-                  embedding_model: str = DEFAULT_EMBEDDING_MODEL, retriever: HybridRetriever | None = None) -> Pipeline:
+def hybrid_rerank(
+    *,
+    rerank_depth: int = 50,
+    top_k: int = 10,
+    depth: int = 100,
+    on_leg_failure: str = "degrade",
+    reranker_model: str = STARTER_RERANK_MODEL,
+    low_confidence_threshold: float | None = 0.5,
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL,
+    retriever: HybridRetriever | None = None,
+) -> Pipeline:
     """
     query → hybrid retrieval of `rerank_depth` candidates → cross-encoder → top `top_k`.
 
     Pass `retriever` to use other stores (e.g. the embedded ones of the demo) in the same pipeline shape.
     """
     if retriever is None:
-        retriever = _hybrid_retriever(top_k=rerank_depth, depth=depth, on_leg_failure=on_leg_failure,
-                                      embedding_model=embedding_model)
+        retriever = _hybrid_retriever(
+            top_k=rerank_depth, depth=depth, on_leg_failure=on_leg_failure, embedding_model=embedding_model
+        )
     else:
         retriever.top_k = rerank_depth
     pipeline = Pipeline()
     pipeline.add_component("retriever", retriever)
-    pipeline.add_component("ranker", cross_encoder_ranker(model=reranker_model, top_k=top_k,
-                                             low_confidence_threshold=low_confidence_threshold))
+    pipeline.add_component(
+        "ranker",
+        cross_encoder_ranker(model=reranker_model, top_k=top_k, low_confidence_threshold=low_confidence_threshold),
+    )
     pipeline.connect("retriever.documents", "ranker.documents")
     return pipeline
 
@@ -111,8 +130,9 @@ def hybrid_rerank(*, rerank_depth: int = 50, top_k: int = 10, depth: int = 100, 
 def rag(*, rerank_depth: int = 50, top_k: int = 5, llm_model: str = "gpt-4o-mini", **options: Any) -> Pipeline:
     """hybrid → ranker → prompt (numbered documents) → OpenAI-compatible chat model → answer with citations."""
     pipeline = hybrid_rerank(rerank_depth=rerank_depth, top_k=top_k, **options)
-    pipeline.add_component("prompt_builder", ChatPromptBuilder(template=RAG_TEMPLATE,
-                                                               required_variables=["query", "documents"]))
+    pipeline.add_component(
+        "prompt_builder", ChatPromptBuilder(template=RAG_TEMPLATE, required_variables=["query", "documents"])
+    )
     # api_base_url stays None: the OpenAI client then reads OPENAI_BASE_URL (vLLM, Ollama, llama.cpp server...)
     pipeline.add_component("llm", OpenAIChatGenerator(api_key=Secret.from_env_var("OPENAI_API_KEY"), model=llm_model))
     pipeline.add_component("answer_builder", AnswerBuilder(reference_pattern=r"\[(\d+)\]"))
@@ -128,8 +148,10 @@ def rag_extractive(*, rerank_depth: int = 50, top_k: int = 5, **options: Any) ->
     """hybrid → ranker → extractive answerer (no LLM: the best sentence, scored by the same cross-encoder)."""
     pipeline = hybrid_rerank(rerank_depth=rerank_depth, top_k=top_k, **options)
     ranker = pipeline.get_component("ranker")
-    pipeline.add_component("answerer", ExtractiveAnswerer(ranker=cross_encoder_ranker(
-        model=ranker.model, top_k=top_k, low_confidence_threshold=None)))
+    pipeline.add_component(
+        "answerer",
+        ExtractiveAnswerer(ranker=cross_encoder_ranker(model=ranker.model, top_k=top_k, low_confidence_threshold=None)),
+    )
     pipeline.connect("ranker.documents", "answerer.documents")
     pipeline.connect("ranker.meta", "answerer.meta")
     return pipeline
@@ -137,20 +159,32 @@ def rag_extractive(*, rerank_depth: int = 50, top_k: int = 5, **options: Any) ->
 
 # Hayhooks: the request fields and the response fields of each pipeline.
 HAYHOOKS_IO: dict[str, dict[str, dict[str, Any]]] = {
-    "indexing": {"inputs": {"documents": "embedder.documents"},
-                 "outputs": {"written": "qdrant_writer.documents_written"}},
-    "hybrid": {"inputs": {"query": "retriever.query"},
-               "outputs": {"documents": "retriever.documents"}},
-    "hybrid_rerank": {"inputs": {"query": ["retriever.query", "ranker.query"]},
-                      "outputs": {"documents": "ranker.documents"}},
-    "rag": {"inputs": {"query": ["retriever.query", "ranker.query", "prompt_builder.query", "answer_builder.query"]},
-            "outputs": {"answers": "answer_builder.answers"}},
-    "rag_extractive": {"inputs": {"query": ["retriever.query", "ranker.query", "answerer.query"]},
-                       "outputs": {"answers": "answerer.answers"}},
+    "indexing": {
+        "inputs": {"documents": "embedder.documents"},
+        "outputs": {"written": "qdrant_writer.documents_written"},
+    },
+    "hybrid": {"inputs": {"query": "retriever.query"}, "outputs": {"documents": "retriever.documents"}},
+    "hybrid_rerank": {
+        "inputs": {"query": ["retriever.query", "ranker.query"]},
+        "outputs": {"documents": "ranker.documents"},
+    },
+    "rag": {
+        "inputs": {"query": ["retriever.query", "ranker.query", "prompt_builder.query", "answer_builder.query"]},
+        "outputs": {"answers": "answer_builder.answers"},
+    },
+    "rag_extractive": {
+        "inputs": {"query": ["retriever.query", "ranker.query", "answerer.query"]},
+        "outputs": {"answers": "answerer.answers"},
+    },
 }
 
-BUILDERS = {"indexing": indexing, "hybrid": hybrid, "hybrid_rerank": hybrid_rerank, "rag": rag,
-            "rag_extractive": rag_extractive}
+BUILDERS = {
+    "indexing": indexing,
+    "hybrid": hybrid,
+    "hybrid_rerank": hybrid_rerank,
+    "rag": rag,
+    "rag_extractive": rag_extractive,
+}
 
 
 def pipeline_yaml(name: str) -> str:

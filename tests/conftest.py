@@ -47,7 +47,9 @@ def opensearch_store(opensearch_hosts, unique_name):
     from haystack_rerank import stores
     from haystack_rerank.settings import StoreSettings
 
-    store = stores.lexical_store(StoreSettings(lexical="opensearch", opensearch_hosts=opensearch_hosts, index=unique_name))
+    store = stores.lexical_store(
+        StoreSettings(lexical="opensearch", opensearch_hosts=opensearch_hosts, index=unique_name)
+    )
     yield store
     store.delete_index()
 

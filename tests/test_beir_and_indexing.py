@@ -1,11 +1,11 @@
 import json
 
 import pytest
+from corpus_small import DOCUMENTS
 from haystack import Document
 from haystack.document_stores.in_memory import InMemoryDocumentStore
 from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 
-from corpus_small import DOCUMENTS
 from haystack_rerank import beir
 from haystack_rerank.errors import ConfigurationError, IndexConsistencyError
 from haystack_rerank.indexing import deduplicate, index_documents, save_lexical_store
@@ -19,16 +19,21 @@ def write_lines(path, lines):
 
 class TestBeir:
     def test_corpus_ids_titles_and_text(self, tmp_path):
-        corpus = write_lines(tmp_path / "corpus.jsonl", [
-            json.dumps({"_id": 7, "title": "T", "text": "body"}),
-            json.dumps({"_id": "x", "text": "no title"}),
-        ])
+        corpus = write_lines(
+            tmp_path / "corpus.jsonl",
+            [
+                json.dumps({"_id": 7, "title": "T", "text": "body"}),
+                json.dumps({"_id": "x", "text": "no title"}),
+            ],
+        )
         docs = beir.load_corpus(corpus)
         assert [(d.id, d.content, d.meta) for d in docs] == [("7", "body", {"title": "T"}), ("x", "no title", {})]
 
     def test_malformed_line_refused_with_its_number_or_skipped(self, tmp_path):
-        corpus = write_lines(tmp_path / "corpus.jsonl", [json.dumps({"_id": "a", "text": "ok"}), "{broken",
-                                                         json.dumps({"text": "no id"})])
+        corpus = write_lines(
+            tmp_path / "corpus.jsonl",
+            [json.dumps({"_id": "a", "text": "ok"}), "{broken", json.dumps({"text": "no id"})],
+        )
         with pytest.raises(ConfigurationError, match=r"corpus.jsonl:2: malformed line.*--skip-malformed"):
             beir.load_corpus(corpus)
         assert [d.id for d in beir.load_corpus(corpus, skip_malformed=True)] == ["a"]
@@ -48,8 +53,9 @@ class TestBeir:
             beir.load_queries(tmp_path / "nope.jsonl")
 
     def test_queries_qrels_and_trec_round_trip(self, tmp_path):
-        queries = write_lines(tmp_path / "q.jsonl", [json.dumps({"_id": "1", "text": "a?"}),
-                                                     json.dumps({"_id": "2", "text": "b?"})])
+        queries = write_lines(
+            tmp_path / "q.jsonl", [json.dumps({"_id": "1", "text": "a?"}), json.dumps({"_id": "2", "text": "b?"})]
+        )
         assert beir.load_queries(queries) == {"1": "a?", "2": "b?"}
         qrels = write_lines(tmp_path / "qrels.tsv", ["query-id\tcorpus-id\tscore", "1\td1\t1", "1\td2\t1", "2\td3\t1"])
         assert beir.load_qrels(qrels) == {"1": {"d1": 1, "d2": 1}, "2": {"d3": 1}}
@@ -68,8 +74,14 @@ class TestIndexing:
     def test_both_stores_get_the_same_ids_and_lexical_gets_no_vectors(self, document_embedder):
         lexical = InMemoryDocumentStore()
         vectors = QdrantDocumentStore(location=":memory:", index="t", embedding_dim=384, progress_bar=False)
-        report = index_documents(DOCUMENTS, embedder=document_embedder, lexical_store=lexical, vector_store=vectors,
-                                 batch_size=4, progress_bar=False)
+        report = index_documents(
+            DOCUMENTS,
+            embedder=document_embedder,
+            lexical_store=lexical,
+            vector_store=vectors,
+            batch_size=4,
+            progress_bar=False,
+        )
         assert report.written == report.lexical_count == report.vector_count == len(DOCUMENTS)
         assert {d.id for d in lexical.filter_documents()} == {d.id for d in vectors.filter_documents()}
         assert all(d.embedding is None for d in lexical.filter_documents())
@@ -79,8 +91,9 @@ class TestIndexing:
         vectors = QdrantDocumentStore(location=":memory:", index="t", embedding_dim=384, progress_bar=False)
         # an interruption after the vector write of the first batch leaves the stores out of step
         vectors.write_documents(document_embedder.run(documents=DOCUMENTS[:3])["documents"])
-        index_documents(DOCUMENTS, embedder=document_embedder, lexical_store=lexical, vector_store=vectors,
-                        progress_bar=False)
+        index_documents(
+            DOCUMENTS, embedder=document_embedder, lexical_store=lexical, vector_store=vectors, progress_bar=False
+        )
         assert lexical.count_documents() == vectors.count_documents() == len(DOCUMENTS)
 
     def test_count_check_catches_stores_out_of_step(self, document_embedder):
@@ -88,8 +101,9 @@ class TestIndexing:
         lexical.write_documents([Document(id="stray", content="from another corpus")])
         vectors = QdrantDocumentStore(location=":memory:", index="t", embedding_dim=384, progress_bar=False)
         with pytest.raises(IndexConsistencyError, match="lexical store holds 7 and the vector store 6"):
-            index_documents(DOCUMENTS, embedder=document_embedder, lexical_store=lexical, vector_store=vectors,
-                            progress_bar=False)
+            index_documents(
+                DOCUMENTS, embedder=document_embedder, lexical_store=lexical, vector_store=vectors, progress_bar=False
+            )
 
     def test_memory_store_persists(self, tmp_path):
         store = InMemoryDocumentStore()

@@ -3,14 +3,14 @@ import subprocess
 import sys
 
 import pytest
-
 from corpus_small import DOCUMENTS
 from fixtures_models import tiny_cross_encoder  # noqa: F401
 
 
 def cli(*args, cwd, check=True):
-    result = subprocess.run([sys.executable, "-m", "haystack_rerank.cli", *args], cwd=cwd, capture_output=True,
-                            text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "haystack_rerank.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
     if check:
         assert result.returncode == 0, result.stderr
     return result
@@ -19,17 +19,26 @@ def cli(*args, cwd, check=True):
 @pytest.fixture
 def dataset(tmp_path):
     corpus = tmp_path / "corpus.jsonl"
-    corpus.write_text("\n".join(json.dumps({"_id": d.id, "title": d.meta["title"], "text": d.content})
-                                for d in DOCUMENTS), encoding="utf-8")
+    corpus.write_text(
+        "\n".join(json.dumps({"_id": d.id, "title": d.meta["title"], "text": d.content}) for d in DOCUMENTS),
+        encoding="utf-8",
+    )
     queries = tmp_path / "queries.jsonl"
-    queries.write_text("\n".join([json.dumps({"_id": "q1", "text": "lower blood pressure"}),
-                                  json.dumps({"_id": "q2", "text": "firmware checksum error"})]), encoding="utf-8")
+    queries.write_text(
+        "\n".join(
+            [
+                json.dumps({"_id": "q1", "text": "lower blood pressure"}),
+                json.dumps({"_id": "q2", "text": "firmware checksum error"}),
+            ]
+        ),
+        encoding="utf-8",
+    )
     return corpus, queries
 
 
 def read_run(path):
     by_query = {}
-    for qid, _, doc_id, rank, score, _ in (line.split() for line in path.read_text().splitlines()):
+    for qid, _, doc_id, _rank, score, _ in (line.split() for line in path.read_text().splitlines()):
         by_query.setdefault(qid, []).append((doc_id, float(score)))
     return by_query
 
@@ -44,8 +53,19 @@ def test_index_then_run_every_stage_embedded(tmp_path, dataset, tiny_cross_encod
     assert again["lexical_count"] == again["vector_count"] == len(DOCUMENTS)
     for stage in ("bm25", "dense", "hybrid"):
         out = tmp_path / f"{stage}.trec"
-        cli("run", "--queries", str(queries), "--output", str(out), "--stage", stage, "--top-k", "3", *common,
-            cwd=tmp_path)
+        cli(
+            "run",
+            "--queries",
+            str(queries),
+            "--output",
+            str(out),
+            "--stage",
+            stage,
+            "--top-k",
+            "3",
+            *common,
+            cwd=tmp_path,
+        )
         lines = [line.split() for line in out.read_text().splitlines()]
         by_query = {}
         for qid, q0, doc_id, rank, score, tag in lines:
@@ -59,10 +79,36 @@ def test_index_then_run_every_stage_embedded(tmp_path, dataset, tiny_cross_encod
 
     # rerank the top 2 of the fused list; the rest is backfilled in fused order, so nothing is lost
     reranked_file = tmp_path / "rerank.trec"
-    cli("run", "--queries", str(queries), "--output", str(reranked_file), "--stage", "rerank", "--top-k", "5",
-        "--rerank-depth", "2", "--reranker-model", tiny_cross_encoder, *common, cwd=tmp_path)
-    cli("run", "--queries", str(queries), "--output", str(tmp_path / "hybrid5.trec"), "--stage", "hybrid",
-        "--top-k", "5", *common, cwd=tmp_path)
+    cli(
+        "run",
+        "--queries",
+        str(queries),
+        "--output",
+        str(reranked_file),
+        "--stage",
+        "rerank",
+        "--top-k",
+        "5",
+        "--rerank-depth",
+        "2",
+        "--reranker-model",
+        tiny_cross_encoder,
+        *common,
+        cwd=tmp_path,
+    )
+    cli(
+        "run",
+        "--queries",
+        str(queries),
+        "--output",
+        str(tmp_path / "hybrid5.trec"),
+        "--stage",
+        "hybrid",
+        "--top-k",
+        "5",
+        *common,
+        cwd=tmp_path,
+    )
     fused, reranked = read_run(tmp_path / "hybrid5.trec"), read_run(reranked_file)
     for qid in fused:
         fused_ids = [d for d, _ in fused[qid]]
@@ -73,8 +119,7 @@ def test_index_then_run_every_stage_embedded(tmp_path, dataset, tiny_cross_encod
 
 
 def test_errors_are_one_line_with_nonzero_exit(tmp_path):
-    result = cli("index", "--corpus", str(tmp_path / "missing.jsonl"), "--lexical", "memory", cwd=tmp_path,
-                 check=False)
+    result = cli("index", "--corpus", str(tmp_path / "missing.jsonl"), "--lexical", "memory", cwd=tmp_path, check=False)
     assert result.returncode == 1
     assert result.stderr.strip().count("\n") == 0
     assert result.stderr.startswith("error: corpus:") and "does not exist" in result.stderr

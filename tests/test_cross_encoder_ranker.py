@@ -131,13 +131,9 @@ def test_length_sort_batches_similar_lengths(tiny_cross_encoder: str) -> None:  
 
 
 def test_meta_fields_are_embedded_before_content(tiny_cross_encoder: str, docs) -> None:  # noqa: F811
-    ranker = make_ranker(
-        tiny_cross_encoder, meta_fields_to_embed=["title", "absent"], embedding_separator=" | "
-    )
+    ranker = make_ranker(tiny_cross_encoder, meta_fields_to_embed=["title", "absent"], embedding_separator=" | ")
     texts = [f"{d.meta['title']} | {d.content}" for d in docs]
-    reference = dict(
-        zip([d.id for d in docs], reference_scores(tiny_cross_encoder, QUERY, texts), strict=True)
-    )
+    reference = dict(zip([d.id for d in docs], reference_scores(tiny_cross_encoder, QUERY, texts), strict=True))
     assert_scores(ranker.run(query=QUERY, documents=docs), reference)
 
 
@@ -205,13 +201,9 @@ def test_top_k_zero_and_explicit_threshold_are_honoured(tiny_cross_encoder: str,
     ranker = make_ranker(tiny_cross_encoder, top_k=5, score_threshold=0.99)
     assert ranker.run(query=QUERY, documents=docs, top_k=0, score_threshold=0.0)["documents"] == []
     # An explicit 0.0 threshold replaces the init value 0.99 (sigmoid scores are all > 0).
-    assert len(ranker.run(query=QUERY, documents=docs, top_k=100, score_threshold=0.0)["documents"]) == len(
-        docs
-    )
+    assert len(ranker.run(query=QUERY, documents=docs, top_k=100, score_threshold=0.0)["documents"]) == len(docs)
     ordered = sorted(expected.values())
-    middle = (
-        ordered[len(ordered) // 2] + ordered[len(ordered) // 2 - 1]
-    ) / 2  # not on a score: no float ties
+    middle = (ordered[len(ordered) // 2] + ordered[len(ordered) // 2 - 1]) / 2  # not on a score: no float ties
     kept = ranker.run(query=QUERY, documents=docs, top_k=100, score_threshold=middle)["documents"]
     assert {d.id for d in kept} == {i for i, s in expected.items() if s >= middle}
     assert len(kept) == len(docs) - len(docs) // 2
@@ -232,9 +224,7 @@ def test_alpha_interpolates_with_first_stage(tiny_cross_encoder: str, docs, expe
     for doc in result["documents"]:
         wanted = 0.3 * expected[doc.id] + 0.7 * (first[doc.id] - low) / (high - low)
         assert doc.score == pytest.approx(wanted, abs=TOL)
-    assert [d.score for d in result["documents"]] == sorted(
-        (d.score for d in result["documents"]), reverse=True
-    )
+    assert [d.score for d in result["documents"]] == sorted((d.score for d in result["documents"]), reverse=True)
     only_first_stage = make_ranker(tiny_cross_encoder, alpha=0.0).run(query=QUERY, documents=docs)
     assert [d.id for d in only_first_stage["documents"]] == sorted(first, key=lambda i: -first[i])
     assert_scores(make_ranker(tiny_cross_encoder, alpha=1.0).run(query=QUERY, documents=docs), expected)
@@ -242,12 +232,8 @@ def test_alpha_interpolates_with_first_stage(tiny_cross_encoder: str, docs, expe
 
 def test_low_confidence_flag(tiny_cross_encoder: str, docs, expected) -> None:  # noqa: F811
     top = max(expected.values())
-    above = make_ranker(tiny_cross_encoder, low_confidence_threshold=top + 0.001).run(
-        query=QUERY, documents=docs
-    )
-    below = make_ranker(tiny_cross_encoder, low_confidence_threshold=top - 0.001).run(
-        query=QUERY, documents=docs
-    )
+    above = make_ranker(tiny_cross_encoder, low_confidence_threshold=top + 0.001).run(query=QUERY, documents=docs)
+    below = make_ranker(tiny_cross_encoder, low_confidence_threshold=top - 0.001).run(query=QUERY, documents=docs)
     unset = make_ranker(tiny_cross_encoder).run(query=QUERY, documents=docs)
     assert above["meta"]["low_confidence"] is True
     assert below["meta"]["low_confidence"] is False

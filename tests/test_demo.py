@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from fixtures_models import tiny_cross_encoder  # noqa: F401
+
 from haystack_rerank import models
 
 REPO = Path(__file__).resolve().parent.parent
@@ -16,7 +17,10 @@ def test_demo_runs_end_to_end(tmp_path, tiny_cross_encoder):
     args = [] if starter else ["--reranker-model", tiny_cross_encoder]
     result = subprocess.run(
         [sys.executable, "-m", "haystack_rerank.cli", "demo", "--json", "--data-dir", str(tmp_path / "d"), *args],
-        cwd=REPO, capture_output=True, text=True, timeout=900,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout)

@@ -5,8 +5,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from fixtures_models import tiny_cross_encoder  # noqa: F401
+
 from haystack_rerank.errors import ConfigurationError
 from haystack_rerank.evaluation.dataset import load_split, refuse_training_overlap
 from haystack_rerank.evaluation.metrics import evaluate_run, paired_test
@@ -23,10 +23,12 @@ def dataset(tmp_path):
     shutil.copy(REPO / "examples" / "corpus.jsonl", folder / "corpus.jsonl")
     questions = [json.loads(line) for line in (REPO / "examples" / "questions.jsonl").read_text().splitlines()]
     answerable = [q for q in questions if q["answer_doc"]]
-    (folder / "queries.jsonl").write_text("\n".join(json.dumps({"_id": q["_id"], "text": q["text"]})
-                                                    for q in questions))
-    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(
-        f"{q['_id']}\t{q['answer_doc']}\t1\n" for q in answerable))
+    (folder / "queries.jsonl").write_text(
+        "\n".join(json.dumps({"_id": q["_id"], "text": q["text"]}) for q in questions)
+    )
+    (folder / "qrels" / "test.tsv").write_text(
+        "query-id\tcorpus-id\tscore\n" + "".join(f"{q['_id']}\t{q['answer_doc']}\t1\n" for q in answerable)
+    )
     return folder
 
 
@@ -63,9 +65,16 @@ def test_split_loading_and_training_overlap_refusal(dataset, tiny_cross_encoder,
 
 
 def test_knee_and_budget_pick(tmp_path):
-    rows = [{"depth": d, "ndcg@10": q, "mrr@10": q, "first_stage_recall": r, "p50_ms": t / 2, "p95_ms": t}
-            for d, q, r, t in [(5, 0.50, 0.6, 10), (10, 0.60, 0.7, 20), (20, 0.66, 0.8, 40),
-                               (50, 0.67, 0.9, 100), (100, 0.675, 0.95, 200)]]
+    rows = [
+        {"depth": d, "ndcg@10": q, "mrr@10": q, "first_stage_recall": r, "p50_ms": t / 2, "p95_ms": t}
+        for d, q, r, t in [
+            (5, 0.50, 0.6, 10),
+            (10, 0.60, 0.7, 20),
+            (20, 0.66, 0.8, 40),
+            (50, 0.67, 0.9, 100),
+            (100, 0.675, 0.95, 200),
+        ]
+    ]
     assert knee(rows) == 20
     assert recommend(rows, 45)["depth"] == 20 and recommend(rows, 5) is None
     result = {"queries": 7, "latency_queries": 3, "hybrid_ndcg@10": 0.55, "rows": rows, "knee": 20}
@@ -75,11 +84,40 @@ def test_knee_and_budget_pick(tmp_path):
 
 
 def test_eval_and_sweep_commands_end_to_end(dataset, tiny_cross_encoder, tmp_path):
-    common = ["--dataset", str(dataset), "--split", "test", "--lexical", "memory", "--data-dir", str(tmp_path / "d"),
-              "--index", "ev", "--collection", "ev", "--reranker-model", tiny_cross_encoder]
+    common = [
+        "--dataset",
+        str(dataset),
+        "--split",
+        "test",
+        "--lexical",
+        "memory",
+        "--data-dir",
+        str(tmp_path / "d"),
+        "--index",
+        "ev",
+        "--collection",
+        "ev",
+        "--reranker-model",
+        tiny_cross_encoder,
+    ]
     out = tmp_path / "eval"
-    result = subprocess.run([sys.executable, "-m", "haystack_rerank.cli", "eval", *common, "--rerank-depth", "5",
-                             "--output-dir", str(out), "--json"], capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "haystack_rerank.cli",
+            "eval",
+            *common,
+            "--rerank-depth",
+            "5",
+            "--output-dir",
+            str(out),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(result.stdout)
     assert set(summary["stages"]) == {"bm25", "dense", "hybrid", "rerank"} and summary["queries"] == 7
@@ -90,14 +128,48 @@ def test_eval_and_sweep_commands_end_to_end(dataset, tiny_cross_encoder, tmp_pat
     assert summary["stages"]["rerank"]["recall@100"] == summary["stages"]["hybrid"]["recall@100"]
     assert "verdict" in summary and summary["rerank_vs_hybrid"]["queries"] == 7
     assert (out / "summary.md").read_text().startswith("Queries: 7")
-    assert "already hold the 40 documents" in subprocess.run(
-        [sys.executable, "-m", "haystack_rerank.cli", "eval", *common, "--stages", "bm25", "--output-dir", str(out)],
-        capture_output=True, text=True, timeout=600).stderr  # indexed once, reused
+    assert (
+        "already hold the 40 documents"
+        in subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "haystack_rerank.cli",
+                "eval",
+                *common,
+                "--stages",
+                "bm25",
+                "--output-dir",
+                str(out),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        ).stderr
+    )  # indexed once, reused
 
     sweep_dir = tmp_path / "sweep"
-    result = subprocess.run([sys.executable, "-m", "haystack_rerank.cli", "sweep", *common, "--depths", "2,5,10",
-                             "--latency-queries", "2", "--budget-ms", "10000", "--output-dir", str(sweep_dir),
-                             "--json"], capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "haystack_rerank.cli",
+            "sweep",
+            *common,
+            "--depths",
+            "2,5,10",
+            "--latency-queries",
+            "2",
+            "--budget-ms",
+            "10000",
+            "--output-dir",
+            str(sweep_dir),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     swept = json.loads(result.stdout)
     assert [r["depth"] for r in swept["rows"]] == [2, 5, 10] and swept["recommendation"]["depth"] in (2, 5, 10)

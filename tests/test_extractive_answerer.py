@@ -1,9 +1,9 @@
 import asyncio
 
 import pytest
+from fixtures_models import tiny_cross_encoder  # noqa: F401
 from haystack import Document, Pipeline
 
-from fixtures_models import tiny_cross_encoder  # noqa: F401
 from haystack_rerank import models
 from haystack_rerank.cache import MemoryRerankCache
 from haystack_rerank.components.rankers import CrossEncoderRanker
@@ -11,8 +11,12 @@ from haystack_rerank.components.readers import ExtractiveAnswerer, split_sentenc
 from haystack_rerank.errors import ConfigurationError
 
 PASSAGES = [
-    Document(id="salt", content="Sodium is found in most processed foods. Cutting salt intake lowers blood pressure "
-                                "in people with hypertension. The effect appears within weeks.", meta={"title": "Salt"}),
+    Document(
+        id="salt",
+        content="Sodium is found in most processed foods. Cutting salt intake lowers blood pressure "
+        "in people with hypertension. The effect appears within weeks.",
+        meta={"title": "Salt"},
+    ),
     Document(id="cats", content="Cats sleep for most of the day. Their sleep comes in short bouts.", meta={}),
     Document(id="volcano", content="Shield volcanoes erupt basaltic lava. Mauna Loa is one example.", meta={}),
 ]
@@ -20,16 +24,22 @@ PASSAGES = [
 
 @pytest.fixture
 def answerer(tiny_cross_encoder):
-    return ExtractiveAnswerer(ranker=CrossEncoderRanker(model=tiny_cross_encoder, cache=MemoryRerankCache()),
-                              documents_to_read=2, top_k=10, min_sentence_chars=10)
+    return ExtractiveAnswerer(
+        ranker=CrossEncoderRanker(model=tiny_cross_encoder, cache=MemoryRerankCache()),
+        documents_to_read=2,
+        top_k=10,
+        min_sentence_chars=10,
+    )
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [("One. Two three.", ["One.", "Two three."]),
-     ("Dr. smith said so. Then (in 2019) it rained!", ["Dr. smith said so.", "Then (in 2019) it rained!"]),
-     ("  padded   sentence.  ", ["padded   sentence."]),
-     ("", [])],
+    [
+        ("One. Two three.", ["One.", "Two three."]),
+        ("Dr. smith said so. Then (in 2019) it rained!", ["Dr. smith said so.", "Then (in 2019) it rained!"]),
+        ("  padded   sentence.  ", ["padded   sentence."]),
+        ("", []),
+    ],
 )
 def test_split_sentences(text, expected):
     assert [text[a:b] for a, b in split_sentences(text)] == expected
@@ -45,10 +55,12 @@ def test_answers_are_source_sentences_in_the_models_order(answerer, tiny_cross_e
     for a in answers:
         start, end = a.document_offset.start, a.document_offset.end
         assert a.document.content[start:end] == a.data and a.data in a.context
-    model_scores = CrossEncoder(tiny_cross_encoder).predict([(query, a.data) for a in answers],
-                                                            activation_fn=__import__("torch").nn.Sigmoid())
-    assert [a.data for a in answers] == [a.data for _, a in sorted(zip(model_scores, answers, strict=True),
-                                                                    key=lambda p: -p[0])]
+    model_scores = CrossEncoder(tiny_cross_encoder).predict(
+        [(query, a.data) for a in answers], activation_fn=__import__("torch").nn.Sigmoid()
+    )
+    assert [a.data for a in answers] == [
+        a.data for _, a in sorted(zip(model_scores, answers, strict=True), key=lambda p: -p[0])
+    ]
     assert out["meta"]["sentences_scored"] == 5 and out["meta"]["low_confidence"] is False
     again = answerer.run(query=query, documents=PASSAGES)
     assert again["meta"]["scoring"]["cache_hits"] == 5  # the same sentences cost nothing the second time

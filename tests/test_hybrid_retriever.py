@@ -2,22 +2,19 @@ import asyncio
 import threading
 
 import pytest
+from corpus_small import DOCUMENTS
 from haystack import Document, Pipeline, component
 from haystack.components.retrievers.in_memory import InMemoryBM25Retriever
 from haystack.document_stores.in_memory import InMemoryDocumentStore
-from haystack.document_stores.types import DuplicatePolicy
 from haystack_integrations.components.retrievers.opensearch import OpenSearchBM25Retriever
 from haystack_integrations.components.retrievers.qdrant import QdrantEmbeddingRetriever
 from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 
-from corpus_small import DOCUMENTS
 from haystack_rerank import stores
-from haystack_rerank.components.embedders import TextEmbedder
 from haystack_rerank.components.retrievers import HybridRetriever
 from haystack_rerank.errors import ConfigurationError, RetrievalLegError, ServiceUnavailableError
 from haystack_rerank.indexing import index_documents
 from haystack_rerank.settings import StoreSettings
-
 
 # -- pure logic, with stand-in legs -------------------------------------------------------------
 
@@ -48,7 +45,9 @@ class ConstantEmbedder:
 
 
 def hybrid(lexical, dense, **kwargs):
-    return HybridRetriever(lexical_retriever=lexical, text_embedder=ConstantEmbedder(), embedding_retriever=dense, **kwargs)
+    return HybridRetriever(
+        lexical_retriever=lexical, text_embedder=ConstantEmbedder(), embedding_retriever=dense, **kwargs
+    )
 
 
 class TestLogic:
@@ -106,10 +105,12 @@ class TestLogic:
 
     @pytest.mark.parametrize(
         ("kwargs", "fragment"),
-        [({"on_leg_failure": "ignore"}, "on_leg_failure must be one of 'raise', 'degrade', got 'ignore'"),
-         ({"top_k": -1}, "top_k must be an integer >= 0, got -1"),
-         ({"lexical_top_k": "10"}, "lexical_top_k must be an integer >= 0, got '10'"),
-         ({"weights": {"bm25": 1.0}}, "weights name legs ['bm25']")],
+        [
+            ({"on_leg_failure": "ignore"}, "on_leg_failure must be one of 'raise', 'degrade', got 'ignore'"),
+            ({"top_k": -1}, "top_k must be an integer >= 0, got -1"),
+            ({"lexical_top_k": "10"}, "lexical_top_k must be an integer >= 0, got '10'"),
+            ({"weights": {"bm25": 1.0}}, "weights name legs ['bm25']"),
+        ],
     )
     def test_invalid_init(self, kwargs, fragment):
         with pytest.raises(ConfigurationError) as err:
@@ -135,7 +136,9 @@ def test_qdrant_document_written_is_found_by_run_and_run_async(mode, tmp_path, d
     kwargs = {"location": ":memory:"} if mode == ":memory:" else {"path": str(tmp_path / "qdrant")}
     vectors = QdrantDocumentStore(**kwargs, index="t", embedding_dim=384, progress_bar=False)
     retriever, lexical = memory_hybrid(vectors, text_embedder, top_k=3)
-    index_documents(DOCUMENTS, embedder=document_embedder, lexical_store=lexical, vector_store=vectors, progress_bar=False)
+    index_documents(
+        DOCUMENTS, embedder=document_embedder, lexical_store=lexical, vector_store=vectors, progress_bar=False
+    )
     query = "What reduces hypertension?"
     sync = retriever.run(query=query, lexical_top_k=0)["documents"]
     asynchronous = asyncio.run(retriever.run_async(query=query, lexical_top_k=0))["documents"]
@@ -148,8 +151,13 @@ class TestOpenSearchAndQdrant:
     @pytest.fixture
     def indexed(self, opensearch_store, document_embedder, text_embedder):
         vectors = QdrantDocumentStore(location=":memory:", index="t", embedding_dim=384, progress_bar=False)
-        index_documents(DOCUMENTS, embedder=document_embedder, lexical_store=opensearch_store, vector_store=vectors,
-                        progress_bar=False)
+        index_documents(
+            DOCUMENTS,
+            embedder=document_embedder,
+            lexical_store=opensearch_store,
+            vector_store=vectors,
+            progress_bar=False,
+        )
         retriever = HybridRetriever(
             lexical_retriever=OpenSearchBM25Retriever(document_store=opensearch_store),
             text_embedder=text_embedder,
@@ -191,16 +199,27 @@ class TestOpenSearchAndQdrant:
 
     def test_reindexing_is_idempotent(self, indexed, document_embedder):
         _, lexical, vectors = indexed
-        report = index_documents(DOCUMENTS + DOCUMENTS[:2], embedder=document_embedder, lexical_store=lexical,
-                                 vector_store=vectors, progress_bar=False)
+        report = index_documents(
+            DOCUMENTS + DOCUMENTS[:2],
+            embedder=document_embedder,
+            lexical_store=lexical,
+            vector_store=vectors,
+            progress_bar=False,
+        )
         assert report.duplicates_dropped == 2
         assert lexical.count_documents() == vectors.count_documents() == len(DOCUMENTS)
 
     def test_unreachable_opensearch_degrades_or_raises(self, indexed, text_embedder):
         _, _, vectors = indexed
-        down = stores.lexical_store(StoreSettings(lexical="opensearch", opensearch_hosts="http://127.0.0.1:9", index="x"))
-        kwargs = {"lexical_retriever": OpenSearchBM25Retriever(document_store=down), "text_embedder": text_embedder,
-                  "embedding_retriever": QdrantEmbeddingRetriever(document_store=vectors), "top_k": 3}
+        down = stores.lexical_store(
+            StoreSettings(lexical="opensearch", opensearch_hosts="http://127.0.0.1:9", index="x")
+        )
+        kwargs = {
+            "lexical_retriever": OpenSearchBM25Retriever(document_store=down),
+            "text_embedder": text_embedder,
+            "embedding_retriever": QdrantEmbeddingRetriever(document_store=vectors),
+            "top_k": 3,
+        }
         out = HybridRetriever(**kwargs, on_leg_failure="degrade").run(query="blood pressure")
         assert out["meta"]["degraded"] and out["meta"]["lexical"]["status"] == "failed"
         assert out["documents"] and all(set(d.meta["rrf"]) == {"dense"} for d in out["documents"])
@@ -208,12 +227,18 @@ class TestOpenSearchAndQdrant:
             HybridRetriever(**kwargs, on_leg_failure="raise").run(query="blood pressure")
 
     def test_yaml_round_trip_runs(self, opensearch_hosts, unique_name, tmp_path, document_embedder):
-        settings = StoreSettings(lexical="opensearch", opensearch_hosts=opensearch_hosts, index=unique_name,
-                                 qdrant_path=str(tmp_path / "q"), collection="c")
+        settings = StoreSettings(
+            lexical="opensearch",
+            opensearch_hosts=opensearch_hosts,
+            index=unique_name,
+            qdrant_path=str(tmp_path / "q"),
+            collection="c",
+        )
         lexical, vectors = stores.lexical_store(settings), stores.vector_store(settings)
         try:
-            index_documents(DOCUMENTS, embedder=document_embedder, lexical_store=lexical, vector_store=vectors,
-                            progress_bar=False)
+            index_documents(
+                DOCUMENTS, embedder=document_embedder, lexical_store=lexical, vector_store=vectors, progress_bar=False
+            )
             pipeline = Pipeline()
             pipeline.add_component("retriever", stores.hybrid_retriever(settings, top_k=2))
             text = pipeline.dumps()

@@ -3,14 +3,13 @@
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from pathlib import Path
 
 import pytest
+from corpus_small import DOCUMENTS
+from fixtures_models import tiny_cross_encoder  # noqa: F401
 from haystack import Pipeline
 from haystack.core.errors import DeserializationError
 
-from corpus_small import DOCUMENTS
-from fixtures_models import tiny_cross_encoder  # noqa: F401
 from haystack_rerank import models, pipelines
 from haystack_rerank.document_stores import OpenSearchStore, QdrantStore
 
@@ -107,8 +106,9 @@ def test_every_file_runs_against_the_services(services_env, reranker_name):
     assert {d.id for d in ranked["documents"]} <= {d.id for d in DOCUMENTS}
     assert [d.score for d in ranked["documents"]] == sorted((d.score for d in ranked["documents"]), reverse=True)
 
-    out = load("rag_extractive").run({"retriever": {"query": query}, "ranker": {"query": query},
-                                      "answerer": {"query": query}})
+    out = load("rag_extractive").run(
+        {"retriever": {"query": query}, "ranker": {"query": query}, "answerer": {"query": query}}
+    )
     answers = out["answerer"]["answers"]
     assert answers and any(a.document is not None and a.data in a.document.content for a in answers)
 
@@ -121,10 +121,16 @@ class _ChatServer(BaseHTTPRequestHandler):
     def do_POST(self):  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         type(self).requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
-        reply = {"id": "x", "object": "chat.completion", "created": 0, "model": body["model"],
-                 "choices": [{"index": 0, "finish_reason": "stop",
-                              "message": {"role": "assistant", "content": "Eat less salt [1]."}}],
-                 "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+        reply = {
+            "id": "x",
+            "object": "chat.completion",
+            "created": 0,
+            "model": body["model"],
+            "choices": [
+                {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "Eat less salt [1]."}}
+            ],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        }
         data = json.dumps(reply).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -147,15 +153,17 @@ def test_rag_file_calls_an_openai_compatible_server_from_the_environment(service
         query = "How can I lower my blood pressure?"
         text = (pipelines.PIPELINES_DIR / "rag.yaml").read_text(encoding="utf-8")
         assert "test-key-not-secret" not in text and "OPENAI_API_KEY" in text
-        out = Pipeline.loads(text).run({name: {"query": query} for name in
-                                        ("retriever", "ranker", "prompt_builder", "answer_builder")},
-                                       include_outputs_from={"ranker"})
+        out = Pipeline.loads(text).run(
+            {name: {"query": query} for name in ("retriever", "ranker", "prompt_builder", "answer_builder")},
+            include_outputs_from={"ranker"},
+        )
     finally:
         server.shutdown()
     request = _ChatServer.requests[-1]
     assert request["path"] == "/v1/chat/completions" and request["auth"] == "Bearer test-key-not-secret"
-    prompt = "\n".join(m["content"] if isinstance(m["content"], str) else json.dumps(m["content"])
-                       for m in request["body"]["messages"])
+    prompt = "\n".join(
+        m["content"] if isinstance(m["content"], str) else json.dumps(m["content"]) for m in request["body"]["messages"]
+    )
     first = out["ranker"]["documents"][0]
     assert f"[1] {first.meta['title']} {first.content}" in prompt and query in prompt
     assert "I don't know" in prompt

@@ -148,15 +148,11 @@ def test_disk_cache_shared_by_two_processes(tmp_path: Path) -> None:
         worker.join(timeout=120)
     assert [worker.exitcode for worker in workers] == [0, 0]
     cache = DiskRerankCache(path)
-    expected = {
-        f"w{w}-{r}-{i}": w * 10_000.0 + r * 100 + i for w in range(2) for r in range(30) for i in range(20)
-    }
+    expected = {f"w{w}-{r}-{i}": w * 10_000.0 + r * 100 + i for w in range(2) for r in range(30) for i in range(20)}
     assert cache.get_many(list(expected)) == expected
 
 
-def test_corrupt_disk_cache_is_bypassed_then_recovers(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_corrupt_disk_cache_is_bypassed_then_recovers(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     folder = tmp_path / "corrupt"
     folder.mkdir()
     (folder / "cache.db").write_bytes(b"this is not a sqlite database" * 100)
@@ -289,9 +285,7 @@ def test_redis_url_defaults_to_env_var_then_loopback(monkeypatch: pytest.MonkeyP
     [
         MemoryRerankCache(max_entries=123),
         DiskRerankCache("some/folder", size_limit_bytes=10_000, timeout_seconds=1.5),
-        RedisRerankCache(
-            url=Secret.from_env_var("MY_REDIS"), ttl_seconds=60, prefix="x:", socket_timeout=0.2
-        ),
+        RedisRerankCache(url=Secret.from_env_var("MY_REDIS"), ttl_seconds=60, prefix="x:", socket_timeout=0.2),
         RedisRerankCache(url="redis://localhost:6379/3", retry_after_seconds=0),
     ],
     ids=["memory", "disk", "redis-secret", "redis-str"],

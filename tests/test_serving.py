@@ -1,16 +1,16 @@
 """The YAML pipelines served over HTTP by Hayhooks on 127.0.0.1, queried with a real HTTP client."""
 
 import os
-from pathlib import Path
 import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
-
 from corpus_small import DOCUMENTS
+
 from haystack_rerank import models, pipelines
 from haystack_rerank.document_stores import OpenSearchStore, QdrantStore
 
@@ -25,16 +25,24 @@ def free_port() -> int:
 
 @pytest.fixture
 def served(opensearch_hosts, unique_name, tmp_path, tiny_cross_encoder_if_needed):
-    env = {**os.environ, "OPENSEARCH_HOSTS": opensearch_hosts, "OPENSEARCH_INDEX": unique_name,
-           "QDRANT_PATH": str(tmp_path / "qdrant"), "QDRANT_COLLECTION": unique_name,
-           "HAYSTACK_DESERIALIZATION_ALLOWLIST": "haystack_rerank", "HAYSTACK_TELEMETRY_ENABLED": "False",
-           "HF_HUB_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "OPENSEARCH_HOSTS": opensearch_hosts,
+        "OPENSEARCH_INDEX": unique_name,
+        "QDRANT_PATH": str(tmp_path / "qdrant"),
+        "QDRANT_COLLECTION": unique_name,
+        "HAYSTACK_DESERIALIZATION_ALLOWLIST": "haystack_rerank",
+        "HAYSTACK_TELEMETRY_ENABLED": "False",
+        "HF_HUB_OFFLINE": "1",
+    }
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:  # index with the shipped indexing pipeline, then free the embedded folder for the server
         from haystack import Pipeline
 
-        Pipeline.loads((pipelines.PIPELINES_DIR / "indexing.yaml").read_text()).run({"embedder": {"documents": DOCUMENTS}})
+        Pipeline.loads((pipelines.PIPELINES_DIR / "indexing.yaml").read_text()).run(
+            {"embedder": {"documents": DOCUMENTS}}
+        )
         QdrantStore.close_embedded(str(tmp_path / "qdrant"))
     finally:
         for key, value in old.items():
@@ -48,9 +56,20 @@ def served(opensearch_hosts, unique_name, tmp_path, tiny_cross_encoder_if_needed
         (served_dir / f"{name}.yaml").write_text(text)
     port = free_port()
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "hayhooks"), "run", "--host", "127.0.0.1", "--port", str(port),
-         "--pipelines-dir", str(served_dir)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            str(Path(sys.executable).parent / "hayhooks"),
+            "run",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--pipelines-dir",
+            str(served_dir),
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:

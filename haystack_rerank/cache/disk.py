@@ -40,11 +40,7 @@ class DiskRerankCache(RerankCache):
         if not isinstance(path, (str, Path)) or not str(path).strip():
             msg = f"DiskRerankCache path must be a folder path, got {path!r}. Pass e.g. path='.cache/rerank'."
             raise ConfigurationError(msg)
-        if (
-            isinstance(size_limit_bytes, bool)
-            or not isinstance(size_limit_bytes, int)
-            or size_limit_bytes < 1
-        ):
+        if isinstance(size_limit_bytes, bool) or not isinstance(size_limit_bytes, int) or size_limit_bytes < 1:
             msg = (
                 f"DiskRerankCache size_limit_bytes must be a positive integer, got {size_limit_bytes!r}. "
                 "Pass e.g. size_limit_bytes=1 << 30 (1 GiB)."

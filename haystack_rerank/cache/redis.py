@@ -64,9 +64,7 @@ class RedisRerankCache(RerankCache):
             msg = f"RedisRerankCache prefix must be a string, got {prefix!r}. Pass e.g. prefix='hrr:'."
             raise ConfigurationError(msg)
         if not isinstance(socket_timeout, (int, float)) or socket_timeout <= 0:
-            msg = (
-                f"RedisRerankCache socket_timeout must be > 0 seconds, got {socket_timeout!r}. Pass e.g. 0.5."
-            )
+            msg = f"RedisRerankCache socket_timeout must be > 0 seconds, got {socket_timeout!r}. Pass e.g. 0.5."
             raise ConfigurationError(msg)
         if isinstance(url, str) and urlsplit(url).password:
             logger.warning(

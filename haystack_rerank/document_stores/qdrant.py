@@ -77,7 +77,11 @@ class QdrantStore(QdrantDocumentStore):
         self._declared = {"url": url, "path": path, "location": location, "index": index}
         url = url or (None if location else os.environ.get(ENV_QDRANT_URL))
         if not (location or url):
-            path = path or os.environ.get(ENV_QDRANT_PATH) or str(Path(os.environ.get(ENV_DATA_DIR, ".haystack-rerank")) / "qdrant")
+            path = (
+                path
+                or os.environ.get(ENV_QDRANT_PATH)
+                or str(Path(os.environ.get(ENV_DATA_DIR, ".haystack-rerank")) / "qdrant")
+            )
         else:
             path = None
         super().__init__(
@@ -107,8 +111,14 @@ class QdrantStore(QdrantDocumentStore):
                 _EMBEDDED_CLIENTS[folder] = client
         self._client = client
         self._set_up_collection(
-            self.index, self.embedding_dim, self.recreate_index, self.similarity, self.use_sparse_embeddings,
-            self.sparse_idf, self.on_disk, self.payload_fields_to_index,
+            self.index,
+            self.embedding_dim,
+            self.recreate_index,
+            self.similarity,
+            self.use_sparse_embeddings,
+            self.sparse_idf,
+            self.on_disk,
+            self.payload_fields_to_index,
         )
 
     def close(self) -> None:

@@ -67,8 +67,13 @@ def _record(result: StageResult, qid: str, documents: list, seconds: float, top_
 
 
 def summarize(
-    split: Split, results: dict[str, StageResult], *, alpha: float = 0.05, cache_state: str = "cold",
-    rerank_depth: int | None = None, reranker_model: str | None = None,
+    split: Split,
+    results: dict[str, StageResult],
+    *,
+    alpha: float = 0.05,
+    cache_state: str = "cold",
+    rerank_depth: int | None = None,
+    reranker_model: str | None = None,
 ) -> dict[str, Any]:
     """Metrics and latency per stage, and the lift of reranking over hybrid with its p-value and a verdict."""
     as_dict = {stage: {qid: dict(ranked) for qid, ranked in r.run.items()} for stage, r in results.items()}
@@ -77,8 +82,10 @@ def summarize(
         "cache": cache_state,
         "rerank_depth": rerank_depth,
         "reranker_model": reranker_model,
-        "stages": {stage: {**evaluate_run(split.qrels, as_dict[stage]), **summarize_latencies(r.seconds)}
-                   for stage, r in results.items()},
+        "stages": {
+            stage: {**evaluate_run(split.qrels, as_dict[stage]), **summarize_latencies(r.seconds)}
+            for stage, r in results.items()
+        },
     }
     if "hybrid" in results and "rerank" in results:
         test = paired_test(split.qrels, as_dict["hybrid"], as_dict["rerank"], "ndcg@10")
@@ -88,8 +95,8 @@ def summarize(
         summary["verdict"] = (
             f"keep the reranker: nDCG@10 {test['lift']:+.4f} over hybrid (paired t-test p={test['p_value']:.2g}, "
             f"{test['improved']} queries better, {test['hurt']} worse) for +{added:.0f} ms p50 per query"
-            if keep else
-            f"the reranker does not pay for its latency on this data: nDCG@10 {test['lift']:+.4f} "
+            if keep
+            else f"the reranker does not pay for its latency on this data: nDCG@10 {test['lift']:+.4f} "
             f"(p={test['p_value']:.2g}) for +{added:.0f} ms p50 per query"
         )
     return summary
@@ -104,8 +111,10 @@ def markdown_table(summary: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|---|",
     ]
     for stage, m in summary["stages"].items():
-        lines.append(f"| {stage} | {m['ndcg@10']:.4f} | {m['recall@10']:.4f} | {m['recall@100']:.4f} | "
-                     f"{m['mrr@10']:.4f} | {m['p50_ms']:.1f} | {m['p95_ms']:.1f} | {m['max_ms']:.1f} |")
+        lines.append(
+            f"| {stage} | {m['ndcg@10']:.4f} | {m['recall@10']:.4f} | {m['recall@100']:.4f} | "
+            f"{m['mrr@10']:.4f} | {m['p50_ms']:.1f} | {m['p95_ms']:.1f} | {m['max_ms']:.1f} |"
+        )
     if "verdict" in summary:
         lines += ["", f"Verdict: {summary['verdict']}."]
     return "\n".join(lines) + "\n"

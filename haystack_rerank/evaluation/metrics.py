@@ -45,8 +45,15 @@ def paired_test(
     b = np.array([cand[q] for q in base])
     differences = b - a
     if not differences.any():
-        return {"metric": metric, "lift": 0.0, "p_value": 1.0, "wilcoxon_p_value": 1.0, "queries": len(a),
-                "improved": 0, "hurt": 0}
+        return {
+            "metric": metric,
+            "lift": 0.0,
+            "p_value": 1.0,
+            "wilcoxon_p_value": 1.0,
+            "queries": len(a),
+            "improved": 0,
+            "hurt": 0,
+        }
     return {
         "metric": metric,
         "lift": round(float(differences.mean()), 4),

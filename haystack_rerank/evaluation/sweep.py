@@ -38,8 +38,10 @@ def sweep(
     """
     depths = tuple(sorted(set(depths)))
     deepest = depths[-1]
-    fused = {qid: retriever.run(query=text, top_k=deepest)["documents"]
-             for qid, text in tqdm(split.queries.items(), desc="Retrieving", unit="query", disable=not progress)}
+    fused = {
+        qid: retriever.run(query=text, top_k=deepest)["documents"]
+        for qid, text in tqdm(split.queries.items(), desc="Retrieving", unit="query", disable=not progress)
+    }
     for qid, text in tqdm(split.queries.items(), desc=f"Scoring top {deepest}", unit="query", disable=not progress):
         scoring_ranker.run(query=text, documents=fused[qid][:deepest], top_k=deepest)
     hybrid_run = {qid: {d.id: float(d.score or 0.0) for d in docs} for qid, docs in fused.items()}
@@ -48,8 +50,10 @@ def sweep(
     timed = list(split.queries.items())[:latency_queries]
     rows = []
     for depth in tqdm(depths, desc="Depths", disable=not progress):
-        reranked = {qid: {d.id: float(d.score) for d in rerank_with_backfill(text, fused[qid], scoring_ranker, depth)}
-                    for qid, text in split.queries.items()}
+        reranked = {
+            qid: {d.id: float(d.score) for d in rerank_with_backfill(text, fused[qid], scoring_ranker, depth)}
+            for qid, text in split.queries.items()
+        }
         quality = evaluate_run(split.qrels, reranked, ("ndcg@10", "mrr@10"))
         ceiling = evaluate_run(split.qrels, hybrid_run, (f"recall@{depth}",))[f"recall@{depth}"]
         seconds = []
@@ -57,10 +61,22 @@ def sweep(
             started = time.perf_counter()
             timing_ranker.run(query=text, documents=fused[qid][:depth], top_k=depth)
             seconds.append(time.perf_counter() - started)
-        rows.append({"depth": depth, "first_stage_recall": ceiling, "ndcg@10": quality["ndcg@10"],
-                     "mrr@10": quality["mrr@10"], **summarize_latencies(seconds)})
-    return {"queries": len(split.queries), "latency_queries": len(timed), "hybrid_ndcg@10": hybrid,
-            "rows": rows, "knee": knee(rows)}
+        rows.append(
+            {
+                "depth": depth,
+                "first_stage_recall": ceiling,
+                "ndcg@10": quality["ndcg@10"],
+                "mrr@10": quality["mrr@10"],
+                **summarize_latencies(seconds),
+            }
+        )
+    return {
+        "queries": len(split.queries),
+        "latency_queries": len(timed),
+        "hybrid_ndcg@10": hybrid,
+        "rows": rows,
+        "knee": knee(rows),
+    }
 
 
 def knee(rows: list[dict[str, Any]]) -> int:
@@ -93,12 +109,18 @@ def markdown(result: dict[str, Any], budget_ms: float | None) -> str:
         "|---|---|---|---|---|---|",
     ]
     for r in result["rows"]:
-        lines.append(f"| {r['depth']} | {r['first_stage_recall']:.4f} | {r['ndcg@10']:.4f} | {r['mrr@10']:.4f} | "
-                     f"{r['p50_ms']:.0f} | {r['p95_ms']:.0f} |")
+        lines.append(
+            f"| {r['depth']} | {r['first_stage_recall']:.4f} | {r['ndcg@10']:.4f} | {r['mrr@10']:.4f} | "
+            f"{r['p50_ms']:.0f} | {r['p95_ms']:.0f} |"
+        )
     if budget_ms is not None:
         pick = recommend(result["rows"], budget_ms)
-        lines += ["", f"For a budget of {budget_ms:.0f} ms p95, rerank N = {pick['depth']} (nDCG@10 {pick['ndcg@10']:.4f})."
-                  if pick else f"For a budget of {budget_ms:.0f} ms p95, no tested N fits: rerank fewer or faster."]
+        lines += [
+            "",
+            f"For a budget of {budget_ms:.0f} ms p95, rerank N = {pick['depth']} (nDCG@10 {pick['ndcg@10']:.4f})."
+            if pick
+            else f"For a budget of {budget_ms:.0f} ms p95, no tested N fits: rerank fewer or faster.",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -113,8 +135,13 @@ def plot(result: dict[str, Any], path: Path, budget_ms: float | None = None) -> 
     depths = [r["depth"] for r in rows]
     fig, quality_axis = plt.subplots(figsize=(8, 5))
     quality_axis.plot(depths, [r["ndcg@10"] for r in rows], "o-", color="tab:blue", label="nDCG@10 after rerank")
-    quality_axis.plot(depths, [r["first_stage_recall"] for r in rows], "s--", color="tab:green",
-                      label="first-stage Recall@N (ceiling)")
+    quality_axis.plot(
+        depths,
+        [r["first_stage_recall"] for r in rows],
+        "s--",
+        color="tab:green",
+        label="first-stage Recall@N (ceiling)",
+    )
     quality_axis.axhline(result["hybrid_ndcg@10"], color="tab:gray", linestyle=":", label="hybrid nDCG@10, no rerank")
     quality_axis.set_xscale("log")
     quality_axis.set_xticks(depths, [str(d) for d in depths])
@@ -127,9 +154,14 @@ def plot(result: dict[str, Any], path: Path, budget_ms: float | None = None) -> 
     if budget_ms is not None:
         latency_axis.axhline(budget_ms, color="tab:purple", linestyle="-.", label=f"budget {budget_ms:.0f} ms")
     knee_row = next(r for r in rows if r["depth"] == result["knee"])
-    quality_axis.annotate(f"knee N={result['knee']}", (knee_row["depth"], knee_row["ndcg@10"]),
-                          xytext=(0, -30), textcoords="offset points", ha="center",
-                          arrowprops={"arrowstyle": "->"})
+    quality_axis.annotate(
+        f"knee N={result['knee']}",
+        (knee_row["depth"], knee_row["ndcg@10"]),
+        xytext=(0, -30),
+        textcoords="offset points",
+        ha="center",
+        arrowprops={"arrowstyle": "->"},
+    )
     handles = quality_axis.get_legend_handles_labels()[0] + latency_axis.get_legend_handles_labels()[0]
     labels = quality_axis.get_legend_handles_labels()[1] + latency_axis.get_legend_handles_labels()[1]
     quality_axis.legend(handles, labels, loc="center right", fontsize=8)

@@ -74,7 +74,12 @@ class ReciprocalRankFusion:
             msg = f"ReciprocalRankFusion: k must be an integer >= 0, got {k!r}. The usual value is 60."
             raise ConfigurationError(msg)
         for leg, weight in (weights or {}).items():
-            if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not math.isfinite(weight) or weight < 0:
+            if (
+                not isinstance(weight, (int, float))
+                or isinstance(weight, bool)
+                or not math.isfinite(weight)
+                or weight < 0
+            ):
                 msg = (
                     f"ReciprocalRankFusion: weights[{leg!r}] must be a finite number >= 0, got {weight!r}. "
                     "Use 1.0 for an equal share, 0 to ignore the leg."

@@ -191,9 +191,7 @@ class CrossEncoderRanker:
         if self.precision not in PRECISIONS:
             fail("precision", self.precision, f"choose one of {', '.join(PRECISIONS)}.")
         if self.precision == "bfloat16" and self.backend != "torch":
-            fail(
-                "precision", self.precision, f"bfloat16 needs backend='torch' (got backend={self.backend!r})."
-            )
+            fail("precision", self.precision, f"bfloat16 needs backend='torch' (got backend={self.backend!r}).")
         if self.cache is not None and not isinstance(self.cache, RerankCache):
             fail(
                 "cache",
@@ -340,9 +338,7 @@ class CrossEncoderRanker:
         scores = [sigmoid(logit) if self.scale_score else logit for logit in logits]
         if self.alpha is not None:
             first_stage = min_max_normalise([doc.score for doc, _ in scorable])
-            scores = [
-                self.alpha * ce + (1.0 - self.alpha) * fs for ce, fs in zip(scores, first_stage, strict=True)
-            ]
+            scores = [self.alpha * ce + (1.0 - self.alpha) * fs for ce, fs in zip(scores, first_stage, strict=True)]
 
         order = sorted(range(len(scores)), key=lambda index: -scores[index])  # stable: ties keep input order
         if order:

@@ -77,9 +77,12 @@ class ExtractiveAnswerer:
         :param min_sentence_chars: Shorter fragments (headings, numbers) are not candidates.
         :param low_confidence_threshold: Best-sentence score under which the answer is "not confident".
         """
-        for name, value, minimum in (("documents_to_read", documents_to_read, 1), ("top_k", top_k, 0),
-                                     ("context_sentences", context_sentences, 0),
-                                     ("min_sentence_chars", min_sentence_chars, 0)):
+        for name, value, minimum in (
+            ("documents_to_read", documents_to_read, 1),
+            ("top_k", top_k, 0),
+            ("context_sentences", context_sentences, 0),
+            ("min_sentence_chars", min_sentence_chars, 0),
+        ):
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
                 msg = f"ExtractiveAnswerer: {name} must be an integer >= {minimum}, got {value!r}."
                 raise ConfigurationError(msg)
@@ -141,13 +144,22 @@ class ExtractiveAnswerer:
         below = best is None or (self.low_confidence_threshold is not None and best < self.low_confidence_threshold)
         low_confidence = upstream_low or below
         if low_confidence:
-            reason = "no candidate sentence" if best is None else (
-                "the reranker's best document scored under its threshold" if upstream_low
-                else "the best sentence scored under low_confidence_threshold")
-            answers.insert(0, ExtractedAnswer(query=query, score=1.0 - (best or 0.0), data=None,
-                                              meta={"low_confidence": True, "reason": reason}))
-        out_meta = {"low_confidence": low_confidence, "sentences_scored": len(candidates),
-                    "scoring": scored["meta"]}
+            reason = (
+                "no candidate sentence"
+                if best is None
+                else (
+                    "the reranker's best document scored under its threshold"
+                    if upstream_low
+                    else "the best sentence scored under low_confidence_threshold"
+                )
+            )
+            answers.insert(
+                0,
+                ExtractedAnswer(
+                    query=query, score=1.0 - (best or 0.0), data=None, meta={"low_confidence": True, "reason": reason}
+                ),
+            )
+        out_meta = {"low_confidence": low_confidence, "sentences_scored": len(candidates), "scoring": scored["meta"]}
         return {"answers": answers, "meta": out_meta}
 
     @component.output_types(answers=list[ExtractedAnswer], meta=dict[str, Any])

@@ -223,8 +223,12 @@ class HybridRetriever:
         failures: dict[str, BaseException] = {}
         for leg, future in pending.items():
             documents, seconds, error = future.result()
-            meta[leg] = {"status": "ok" if error is None else "failed", "error": _describe(error),
-                         "seconds": seconds, "count": len(documents)}
+            meta[leg] = {
+                "status": "ok" if error is None else "failed",
+                "error": _describe(error),
+                "seconds": seconds,
+                "count": len(documents),
+            }
             if error is None:
                 results[leg] = documents
             else:
@@ -262,7 +266,9 @@ class HybridRetriever:
             msg = f"HybridRetriever: every leg failed ({detail}). Check that OpenSearch and Qdrant are reachable."
             raise ServiceUnavailableError(msg) from next(iter(failures.values()))
         for leg, error in failures.items():
-            logger.warning("HybridRetriever: the %s leg failed, answering from the other leg: %s", leg, _describe(error))
+            logger.warning(
+                "HybridRetriever: the %s leg failed, answering from the other leg: %s", leg, _describe(error)
+            )
 
 
 def _timed(leg: Any, query: str, filters: dict[str, Any] | None, top_k: int) -> tuple[list[Document], float, Any]:
