@@ -87,11 +87,21 @@ def other_tiny_cross_encoder(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 class PredictCounter:
-    """Wrap a warmed-up ranker's `CrossEncoder.predict`, recording each call's size; the model still runs."""
+    """Wrap a warmed-up ranker's model calls (one per batch), recording each batch's size; the model still runs."""
 
     def __init__(self, ranker: Any) -> None:
         ranker.warm_up()
         self.batch_sizes: list[int] = []
+        scorer = ranker._scorer
+        if hasattr(scorer, "forward"):  # the direct scorers: one forward per padded batch
+            original_forward = scorer.forward
+
+            def counting_forward(features: Any) -> Any:
+                self.batch_sizes.append(len(features["input_ids"]))
+                return original_forward(features)
+
+            scorer.forward = counting_forward
+            return
         cross_encoder = ranker._cross_encoder
         original = cross_encoder.predict
 

@@ -18,8 +18,13 @@ from haystack.utils.hf import deserialize_hf_model_kwargs, serialize_hf_model_kw
 
 from haystack_rerank.cache.base import RerankCache
 from haystack_rerank.cache.keys import ScoringScope, fingerprint_model_folder, make_cache_key
+from haystack_rerank.components.rankers._inference import (
+    OpenVINOScorer,
+    PredictScorer,
+    TorchScorer,
+    bf16_supported,
+)
 from haystack_rerank.components.rankers._scoring import (
-    batches_by_length,
     document_text,
     min_max_normalise,
     sigmoid,
@@ -94,6 +99,7 @@ class CrossEncoderRanker:
         trust_remote_code: bool = False,
         model_kwargs: dict[str, Any] | None = None,
         tokenizer_kwargs: dict[str, Any] | None = None,
+        threads: int | None = None,
     ) -> None:
         """
         Create the ranker; nothing is loaded until `warm_up()` (or the first `run`).
@@ -111,8 +117,10 @@ class CrossEncoderRanker:
         :param meta_fields_to_embed: Meta fields (e.g. `["title"]`) placed before the content in the
             text the model reads.
         :param embedding_separator: Joins the embedded meta values and the content.
-        :param backend: sentence-transformers backend: "torch", "onnx" or "openvino".
-        :param precision: "float32", or "bfloat16" to cast the weights (torch backend only); scores are
+        :param backend: "torch" (PyTorch, tokenized once, run directly), "openvino" (the torch model converted
+            in memory by OpenVINO; needs the `openvino` package) or "onnx" (sentence-transformers' ONNX backend).
+        :param precision: "float32", or "bfloat16": bf16 weights on torch, bf16 inference on OpenVINO. On a CPU
+            without native bf16 it falls back to float32 (logged; the cache key records what ran). Scores are
             returned as float32 either way.
         :param cache: Score cache (`haystack_rerank.cache`); None scores every pair on every query.
         :param low_confidence_threshold: When the best score is below it, `meta["low_confidence"]` is True.
@@ -123,6 +131,8 @@ class CrossEncoderRanker:
         :param trust_remote_code: Allow custom model code from the hub.
         :param model_kwargs: Passed to `AutoModelForSequenceClassification.from_pretrained`.
         :param tokenizer_kwargs: Passed to the tokenizer (sentence-transformers `processor_kwargs`).
+        :param threads: CPU threads for the forward pass (torch: process-wide `torch.set_num_threads`;
+            OpenVINO: per model). None keeps the library default.
         :raises ConfigurationError: A parameter has a value that cannot work; the message names the fix.
         """
         self.model = str(model) if isinstance(model, Path) else model
@@ -144,9 +154,11 @@ class CrossEncoderRanker:
         self.trust_remote_code = trust_remote_code
         self.model_kwargs = model_kwargs
         self.tokenizer_kwargs = tokenizer_kwargs
+        self.threads = threads
         self._validate_params()
 
         self._cross_encoder: Any = None
+        self._scorer: Any = None
         self._scope_digest: str | None = None
         self._load_lock = threading.Lock()
         # One forward at a time: concurrent forwards only oversubscribe the CPU, and the fast tokenizer
@@ -190,8 +202,10 @@ class CrossEncoderRanker:
             fail("backend", self.backend, f"choose one of {', '.join(BACKENDS)}.")
         if self.precision not in PRECISIONS:
             fail("precision", self.precision, f"choose one of {', '.join(PRECISIONS)}.")
-        if self.precision == "bfloat16" and self.backend != "torch":
-            fail("precision", self.precision, f"bfloat16 needs backend='torch' (got backend={self.backend!r}).")
+        if self.precision == "bfloat16" and self.backend == "onnx":
+            fail("precision", self.precision, "bfloat16 needs backend='torch' or 'openvino' (got 'onnx').")
+        if self.threads is not None and (not _is_int(self.threads) or self.threads < 1):
+            fail("threads", self.threads, "it must be a positive integer or None.")
         if self.cache is not None and not isinstance(self.cache, RerankCache):
             fail(
                 "cache",
@@ -216,22 +230,39 @@ class CrossEncoderRanker:
         with self._load_lock:
             if self._cross_encoder is not None:
                 return
-            cross_encoder, location = self._load_model()
+            cross_encoder, location, precision = self._load_model()
+            scorer = self._make_scorer(cross_encoder, precision)
             self._scope_digest = ScoringScope(
                 model=self.model,
                 fingerprint=_model_fingerprint(cross_encoder, location),
                 max_length=cross_encoder.max_seq_length,
                 backend=self.backend,
-                precision=self.precision,
+                precision=precision,
             ).digest()
-            # The first forward pays for lazy initialisation; pay it here rather than in the first query.
-            _predict_logits(cross_encoder, [("warm up", "warm up")], batch_size=1)
+            # The first forwards pay for lazy initialisation (and OpenVINO's shape specialisation); pay it
+            # here, with a short and a long pair, rather than in the first query.
+            scorer("warm up", ["warm up", "warm up " * 200], 2, True)
+            self._scorer = scorer
             self._cross_encoder = cross_encoder  # published last: run() treats non-None as ready
 
-    def _load_model(self) -> tuple[Any, str]:
+    def _make_scorer(self, cross_encoder: Any, precision: str) -> Any:
+        if self.backend == "openvino":
+            try:
+                return OpenVINOScorer(cross_encoder, self.threads, precision)
+            except ImportError as err:
+                msg = "CrossEncoderRanker backend='openvino' needs the openvino package: pip install openvino."
+                raise ConfigurationError(msg) from err
+        if self.backend == "torch" and getattr(cross_encoder, "tokenizer", None) is not None:
+            return TorchScorer(cross_encoder)
+        return PredictScorer(cross_encoder)
+
+    def _load_model(self) -> tuple[Any, str, str]:
+        """The CrossEncoder, the folder or name it came from, and the precision that will actually run."""
         import torch
         from sentence_transformers import CrossEncoder
 
+        if self.threads is not None and self.backend != "openvino":
+            torch.set_num_threads(self.threads)
         location = resolve_model(self.model)
         device = ComponentDevice.resolve_device(self.device)
         try:
@@ -242,7 +273,7 @@ class CrossEncoderRanker:
                 trust_remote_code=self.trust_remote_code,
                 model_kwargs=copy.deepcopy(self.model_kwargs),
                 processor_kwargs=copy.deepcopy(self.tokenizer_kwargs),
-                backend=self.backend,
+                backend="onnx" if self.backend == "onnx" else "torch",  # openvino converts the torch model
                 max_length=self.max_length,
             )
         except ImportError as err:
@@ -251,17 +282,21 @@ class CrossEncoderRanker:
                 f"Install sentence-transformers[{self.backend}] or use backend='torch'."
             )
             raise ConfigurationError(msg) from err
-        if self.precision == "bfloat16":
+        precision = self.precision
+        if precision == "bfloat16" and not bf16_supported():
+            logger.warning("CrossEncoderRanker: this CPU has no native bfloat16; running float32 instead.")
+            precision = "float32"
+        if precision == "bfloat16" and self.backend == "torch":
             cross_encoder.to(torch.bfloat16)
         logger.info(
             "Loaded cross-encoder %s from %s (backend=%s, precision=%s, max_length=%s)",
             self.model,
             location,
             self.backend,
-            self.precision,
+            precision,
             cross_encoder.max_seq_length,
         )
-        return cross_encoder, location
+        return cross_encoder, location, precision
 
     # -- running ---------------------------------------------------------------------------------------
 
@@ -381,21 +416,12 @@ class CrossEncoderRanker:
 
     def _predict(self, query: str, texts: list[str], meta: dict[str, Any]) -> list[float]:
         """Score (query, text) pairs in length-sorted batches; return the logits in input order."""
-        cross_encoder = self._cross_encoder
-        logits: list[float] = [0.0] * len(texts)
         with self._model_lock:
             started = time.perf_counter()
-            lengths = _token_lengths(cross_encoder, texts) if self.length_sort else [0] * len(texts)
-            batches = batches_by_length(lengths, self.batch_size, sort=self.length_sort)
-            for batch in batches:
-                batch_logits = _predict_logits(
-                    cross_encoder, [(query, texts[index]) for index in batch], batch_size=len(batch)
-                )
-                for index, logit in zip(batch, batch_logits, strict=True):
-                    logits[index] = logit
+            logits, batches = self._scorer(query, texts, self.batch_size, self.length_sort)
             meta["model_seconds"] += time.perf_counter() - started
         meta["model_scored"] += len(texts)
-        meta["batches"] += len(batches)
+        meta["batches"] += batches
         return logits
 
     # -- serialisation ---------------------------------------------------------------------------------
@@ -423,6 +449,7 @@ class CrossEncoderRanker:
             trust_remote_code=self.trust_remote_code,
             model_kwargs=copy.deepcopy(self.model_kwargs),  # serialised in place below
             tokenizer_kwargs=self.tokenizer_kwargs,
+            threads=self.threads,
         )
         if data["init_parameters"]["model_kwargs"] is not None:
             serialize_hf_model_kwargs(data["init_parameters"]["model_kwargs"])
@@ -467,25 +494,6 @@ def _deduplicate(documents: list[Document]) -> list[Document]:
 
 def _rescored(doc: Document, score: float | None) -> Document:
     return replace(doc, score=score, meta={**doc.meta, RETRIEVAL_SCORE_META_KEY: doc.score})
-
-
-def _predict_logits(cross_encoder: Any, pairs: list[tuple[str, str]], batch_size: int) -> list[float]:
-    from torch.nn import Identity
-
-    logits = cross_encoder.predict(
-        pairs, batch_size=batch_size, activation_fn=Identity(), convert_to_numpy=True, show_progress_bar=False
-    )
-    return [float(value) for value in logits]
-
-
-def _token_lengths(cross_encoder: Any, texts: list[str]) -> list[int]:
-    """Token counts of the texts (capped at max_length); character counts when there is no tokenizer."""
-    tokenizer = getattr(cross_encoder, "tokenizer", None)
-    if tokenizer is None:
-        return [len(text) for text in texts]
-    limit = cross_encoder.max_seq_length
-    encoded = tokenizer(texts, add_special_tokens=False, truncation=limit is not None, max_length=limit)
-    return [len(ids) for ids in encoded["input_ids"]]
 
 
 def _model_fingerprint(cross_encoder: Any, location: str) -> str:

@@ -1,0 +1,109 @@
+"""
+How the ranker turns (query, text) pairs into logits, per backend.
+
+The torch and OpenVINO scorers tokenize every pair once (fast tokenizer, one batch call, no padding), batch
+pairs of similar length, pad each batch only to its own longest pair, and run the model directly. Other
+backends go through sentence-transformers' `CrossEncoder.predict`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from haystack_rerank.components.rankers._scoring import batches_by_length
+
+logger = logging.getLogger(__name__)
+
+
+def bf16_supported() -> bool:
+    """True when this CPU runs bfloat16 matrix multiplies natively (AVX512-BF16 or AMX)."""
+    import torch
+
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+class TokenizedScorer:
+    """Shared part of the direct scorers: tokenize once, length-sorted batches, per-batch padding."""
+
+    def __init__(self, cross_encoder: Any) -> None:
+        self.tokenizer = cross_encoder.tokenizer
+        self.max_length = cross_encoder.max_length
+
+    def __call__(self, query: str, texts: Sequence[str], batch_size: int, length_sort: bool) -> tuple[list[float], int]:
+        encoded = self.tokenizer(
+            [query] * len(texts), list(texts), truncation=True, max_length=self.max_length, padding=False
+        )
+        lengths = [len(ids) for ids in encoded["input_ids"]]
+        batches = batches_by_length(lengths, batch_size, sort=length_sort)
+        logits = [0.0] * len(texts)
+        for batch in batches:
+            features = self.tokenizer.pad({key: [encoded[key][i] for i in batch] for key in encoded},
+                                          return_tensors="pt")
+            for index, logit in zip(batch, self.forward(features), strict=True):
+                logits[index] = logit
+        return logits, len(batches)
+
+    def forward(self, features: dict[str, Any]) -> list[float]:
+        raise NotImplementedError
+
+
+class TorchScorer(TokenizedScorer):
+    def __init__(self, cross_encoder: Any) -> None:
+        super().__init__(cross_encoder)
+        self.model = cross_encoder.model
+        self.device = next(self.model.parameters()).device
+
+    def forward(self, features: dict[str, Any]) -> list[float]:
+        import torch
+
+        with torch.inference_mode():
+            output = self.model(**{key: value.to(self.device) for key, value in features.items()})
+        return output.logits[:, 0].float().tolist()
+
+
+class OpenVINOScorer(TokenizedScorer):
+    """
+    The torch model converted in memory with `openvino.convert_model` (no files, no export step), compiled for
+    the CPU with a latency hint; OpenVINO runs it in bf16 on CPUs with AMX/AVX512-BF16, fp32 elsewhere.
+    """
+
+    def __init__(self, cross_encoder: Any, threads: int | None, precision: str) -> None:
+        super().__init__(cross_encoder)
+        import warnings
+
+        import openvino as ov
+        import torch
+
+        example = self.tokenizer(["warm up"], ["warm up"], return_tensors="pt")
+        self.input_names = list(example.keys())
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # tracing warnings about shapes; the model is converted with dynamic ones
+            converted = ov.convert_model(cross_encoder.model.float().eval(), example_input=dict(example))
+        config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1,
+                                  "INFERENCE_PRECISION_HINT": "bf16" if precision == "bfloat16" else "f32"}
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = threads
+        self.compiled = ov.Core().compile_model(converted, "CPU", config)
+
+    def forward(self, features: dict[str, Any]) -> list[float]:
+        result = self.compiled({name: features[name].numpy() for name in self.input_names})
+        return [float(row[0]) for row in result[0]]
+
+
+class PredictScorer:
+    """sentence-transformers' own `predict` (its onnx/openvino backends, or anything without a tokenizer)."""
+
+    def __init__(self, cross_encoder: Any) -> None:
+        self.cross_encoder = cross_encoder
+
+    def __call__(self, query: str, texts: Sequence[str], batch_size: int, length_sort: bool) -> tuple[list[float], int]:
+        from torch.nn import Identity
+
+        logits = self.cross_encoder.predict([(query, text) for text in texts], batch_size=batch_size,
+                                            activation_fn=Identity(), convert_to_numpy=True, show_progress_bar=False)
+        return [float(value) for value in logits], -(-len(texts) // batch_size)
