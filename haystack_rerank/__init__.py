@@ -20,6 +20,8 @@ from haystack_rerank.errors import (
 
 allow_deserialization_module("haystack_rerank")
 
+from haystack_rerank import starter  # noqa: E402,F401  (registers the bundled starter cross-encoder's name)
+
 __version__ = "0.1.0"
 
 __all__ = [

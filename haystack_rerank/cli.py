@@ -15,8 +15,10 @@ import typer
 from tqdm.auto import tqdm
 
 from haystack_rerank.errors import HaystackRerankError
+from haystack_rerank.finetune.cli import finetune_command
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+app.command("finetune")(finetune_command)
 logger = logging.getLogger("haystack_rerank")
 
 
