@@ -446,13 +446,23 @@ def sweep(
     typer.echo(json.dumps(result, indent=2) if as_json else sweeping.markdown(result, budget_ms))
 
 
+def _disable_haystack_telemetry() -> None:
+    """No calls home from a CLI run (Haystack read HAYSTACK_TELEMETRY_ENABLED when it was imported, so the
+    environment variable alone is too late here); HAYSTACK_TELEMETRY_ENABLED=True keeps it on."""
+    if os.environ.get("HAYSTACK_TELEMETRY_ENABLED", "").lower() in ("true", "1"):
+        return
+    import haystack.telemetry._telemetry as haystack_telemetry
+
+    haystack_telemetry.telemetry = None
+
+
 def main() -> None:
     """Entry point: one clear line and a non-zero exit code on expected errors, not a traceback."""
     logging.basicConfig(
         level=os.environ.get("HAYSTACK_RERANK_LOG", "WARNING"), format="%(levelname)s %(name)s: %(message)s"
     )
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("HAYSTACK_TELEMETRY_ENABLED", "False")  # no calls home from a CLI run
+    _disable_haystack_telemetry()
     try:
         app(standalone_mode=False)
     except (HaystackRerankError, FileNotFoundError) as err:
