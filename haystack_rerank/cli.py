@@ -109,7 +109,9 @@ def index(
     lexical_store = stores.lexical_store(settings)
     report = index_documents(
         documents,
-        embedder=DocumentEmbedder(model=settings.embedding_model, progress_bar=False),
+        embedder=DocumentEmbedder(
+            model=settings.embedding_model, progress_bar=False, model_kwargs=settings.embedding_model_kwargs
+        ),
         lexical_store=lexical_store,
         vector_store=stores.vector_store(settings),
         batch_size=batch_size,
@@ -313,7 +315,9 @@ def _ensure_indexed(settings: Any, corpus: Path, *, quiet: bool) -> tuple[Any, A
         return lexical, vectors
     index_documents(
         documents,
-        embedder=DocumentEmbedder(model=settings.embedding_model, progress_bar=False),
+        embedder=DocumentEmbedder(
+            model=settings.embedding_model, progress_bar=False, model_kwargs=settings.embedding_model_kwargs
+        ),
         lexical_store=lexical,
         vector_store=vectors,
     )

@@ -17,6 +17,7 @@ ENV_QDRANT_COLLECTION = "QDRANT_COLLECTION"
 ENV_QDRANT_API_KEY = "QDRANT_API_KEY"
 ENV_DATA_DIR = "HAYSTACK_RERANK_DATA"
 ENV_EMBEDDING_MODEL = "HAYSTACK_RERANK_EMBEDDING_MODEL"
+ENV_EMBEDDING_DTYPE = "HAYSTACK_RERANK_EMBEDDING_DTYPE"
 
 DEFAULT_OPENSEARCH_HOSTS = "http://127.0.0.1:9200"
 DEFAULT_INDEX = "haystack_rerank"
@@ -47,6 +48,12 @@ class StoreSettings:
     data_dir: Path = field(default_factory=lambda: Path(_env(ENV_DATA_DIR, ".haystack-rerank")))
     embedding_model: str = field(default_factory=lambda: _env(ENV_EMBEDDING_MODEL, DEFAULT_EMBEDDING_MODEL))
     embedding_dim: int = 384
+    # "bfloat16" about doubles embedding speed on CPUs with bf16 units (cosine to fp32 >= 0.9999, BENCHMARKS.md)
+    embedding_dtype: str = field(default_factory=lambda: _env(ENV_EMBEDDING_DTYPE, "float32"))
+
+    @property
+    def embedding_model_kwargs(self) -> dict | None:
+        return None if self.embedding_dtype == "float32" else {"dtype": self.embedding_dtype}
 
     @property
     def resolved_qdrant_path(self) -> str:

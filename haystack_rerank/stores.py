@@ -62,7 +62,7 @@ def hybrid_retriever(
     """
     return HybridRetriever(
         lexical_retriever=lexical_retriever(lexical if lexical is not None else lexical_store(settings)),
-        text_embedder=TextEmbedder(model=settings.embedding_model),
+        text_embedder=TextEmbedder(model=settings.embedding_model, model_kwargs=settings.embedding_model_kwargs),
         embedding_retriever=QdrantEmbeddingRetriever(
             document_store=vectors if vectors is not None else vector_store(settings)
         ),
