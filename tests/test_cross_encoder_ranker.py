@@ -590,3 +590,17 @@ def test_fast_backends_agree_with_float32(tiny_cross_encoder: str, backend: str,
     assert np.corrcoef(a, b)[0, 1] > (0.9999 if precision == "float32" else 0.97)
     # scores from different backends or precisions never share cache entries
     assert fast._scope_digest != reference._scope_digest
+
+
+def test_low_confidence_reads_the_cross_encoder_not_the_interpolation(tiny_cross_encoder: str) -> None:  # noqa: F811
+    docs = make_documents(10, seed=9)
+    plain = make_ranker(tiny_cross_encoder, top_k=10).run(query=QUERY, documents=docs)
+    best_relevance = max(d.score for d in plain["documents"])
+    # the threshold sits just above the model's best score: low confidence, however the first stage scored them
+    ranker = make_ranker(tiny_cross_encoder, top_k=10, alpha=0.1, low_confidence_threshold=best_relevance + 1e-6)
+    out = ranker.run(query=QUERY, documents=docs)
+    assert out["meta"]["top_relevance"] == pytest.approx(best_relevance)
+    assert out["meta"]["top_score"] > out["meta"]["top_relevance"] or out["meta"]["top_score"] >= 0.9
+    assert out["meta"]["low_confidence"] is True
+    ranker.low_confidence_threshold = best_relevance - 1e-6
+    assert ranker.run(query=QUERY, documents=docs)["meta"]["low_confidence"] is False

@@ -54,7 +54,8 @@ class CrossEncoderRanker:
     Besides `documents`, `run` returns `meta` with:
 
     - `top_score`: best final score before `score_threshold` and `top_k` (None when nothing was scored),
-    - `low_confidence`: True when `low_confidence_threshold` is set and `top_score` is below it
+    - `top_relevance`: the best cross-encoder score before any interpolation with `alpha`,
+    - `low_confidence`: True when `low_confidence_threshold` is set and `top_relevance` is below it
       (or nothing could be scored),
     - `scored`, `unscored`, `duplicates`: candidates with a score, without text, dropped as repeated ids,
     - `cache_hits`, `cache_misses`: candidates served from / missing in the cache (0 without a cache),
@@ -123,7 +124,8 @@ class CrossEncoderRanker:
             without native bf16 it falls back to float32 (logged; the cache key records what ran). Scores are
             returned as float32 either way.
         :param cache: Score cache (`haystack_rerank.cache`); None scores every pair on every query.
-        :param low_confidence_threshold: When the best score is below it, `meta["low_confidence"]` is True.
+        :param low_confidence_threshold: When the best cross-encoder score (before `alpha` interpolation) is
+            below it, `meta["low_confidence"]` is True: no candidate looks relevant to the model.
         :param alpha: When set, final score = alpha * cross-encoder score + (1 - alpha) * first-stage
             score min-max normalised over the candidates (missing first-stage score counts as 0).
             Needs `scale_score=True` so both terms lie in 0..1.
@@ -357,6 +359,7 @@ class CrossEncoderRanker:
 
         meta: dict[str, Any] = {
             "top_score": None,
+            "top_relevance": None,
             "low_confidence": self.low_confidence_threshold is not None,
             "scored": len(scorable),
             "unscored": len(unscorable),
@@ -371,16 +374,19 @@ class CrossEncoderRanker:
         logits = self._logits(query, scorable, meta) if scorable else []
 
         scores = [sigmoid(logit) if self.scale_score else logit for logit in logits]
+        relevance = max(scores, default=None)  # the cross-encoder's own best score, before interpolation
         if self.alpha is not None:
             first_stage = min_max_normalise([doc.score for doc, _ in scorable])
             scores = [self.alpha * ce + (1.0 - self.alpha) * fs for ce, fs in zip(scores, first_stage, strict=True)]
 
         order = sorted(range(len(scores)), key=lambda index: -scores[index])  # stable: ties keep input order
         if order:
-            top_score = scores[order[0]]
-            meta["top_score"] = top_score
+            meta["top_score"] = scores[order[0]]
+            meta["top_relevance"] = relevance
+            # confidence is the cross-encoder's judgement alone: the first-stage share of an interpolated
+            # score would make the top document look relevant whatever the model thinks
             meta["low_confidence"] = (
-                self.low_confidence_threshold is not None and top_score < self.low_confidence_threshold
+                self.low_confidence_threshold is not None and relevance < self.low_confidence_threshold
             )
         if score_threshold is not None:
             order = [index for index in order if scores[index] >= score_threshold]
