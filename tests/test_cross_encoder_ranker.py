@@ -571,8 +571,9 @@ def test_invalid_runtime_top_k(tiny_cross_encoder: str) -> None:  # noqa: F811
         make_ranker(tiny_cross_encoder).run(query=QUERY, documents=[], top_k=-2)
 
 
-@pytest.mark.parametrize(("backend", "precision"), [("torch", "bfloat16"), ("openvino", "float32"),
-                                                    ("openvino", "bfloat16")])
+@pytest.mark.parametrize(
+    ("backend", "precision"), [("torch", "bfloat16"), ("openvino", "float32"), ("openvino", "bfloat16")]
+)
 def test_fast_backends_agree_with_float32(tiny_cross_encoder: str, backend: str, precision: str) -> None:  # noqa: F811
     import numpy as np
 

@@ -42,8 +42,9 @@ class TokenizedScorer:
         batches = batches_by_length(lengths, batch_size, sort=length_sort)
         logits = [0.0] * len(texts)
         for batch in batches:
-            features = self.tokenizer.pad({key: [encoded[key][i] for i in batch] for key in encoded},
-                                          return_tensors="pt")
+            features = self.tokenizer.pad(
+                {key: [encoded[key][i] for i in batch] for key in encoded}, return_tensors="pt"
+            )
             for index, logit in zip(batch, self.forward(features), strict=True):
                 logits[index] = logit
         return logits, len(batches)
@@ -84,8 +85,11 @@ class OpenVINOScorer(TokenizedScorer):
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tracing warnings about shapes; the model is converted with dynamic ones
             converted = ov.convert_model(cross_encoder.model.float().eval(), example_input=dict(example))
-        config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1,
-                                  "INFERENCE_PRECISION_HINT": "bf16" if precision == "bfloat16" else "f32"}
+        config: dict[str, Any] = {
+            "PERFORMANCE_HINT": "LATENCY",
+            "NUM_STREAMS": 1,
+            "INFERENCE_PRECISION_HINT": "bf16" if precision == "bfloat16" else "f32",
+        }
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
         self.compiled = ov.Core().compile_model(converted, "CPU", config)
@@ -104,6 +108,11 @@ class PredictScorer:
     def __call__(self, query: str, texts: Sequence[str], batch_size: int, length_sort: bool) -> tuple[list[float], int]:
         from torch.nn import Identity
 
-        logits = self.cross_encoder.predict([(query, text) for text in texts], batch_size=batch_size,
-                                            activation_fn=Identity(), convert_to_numpy=True, show_progress_bar=False)
+        logits = self.cross_encoder.predict(
+            [(query, text) for text in texts],
+            batch_size=batch_size,
+            activation_fn=Identity(),
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
         return [float(value) for value in logits], -(-len(texts) // batch_size)
