@@ -35,6 +35,12 @@ class Stage(str, Enum):
 
 
 STARTER_MODEL_HELP = "Cross-encoder: hub name or local folder (default: the bundled SciFact starter model)."
+AlphaOpt = Annotated[
+    float,
+    typer.Option(
+        min=0.0, max=1.0, help="Final score = alpha * cross-encoder + (1 - alpha) * fused score; 1 = CE only."
+    ),
+]
 
 
 # Connection options shared by the commands; each also reads an environment variable.
@@ -141,6 +147,7 @@ def run(
     rrf_k: Annotated[int, typer.Option(min=0, help="RRF rank constant.")] = 60,
     rerank_depth: Annotated[int, typer.Option(min=1, help="Candidates reranked by the cross-encoder (rerank).")] = 50,
     reranker_model: Annotated[str, typer.Option(help=STARTER_MODEL_HELP)] = "haystack-rerank/scifact-minilm-l6-ce",
+    alpha: AlphaOpt = 0.5,
     skip_malformed: Annotated[bool, typer.Option(help="Skip malformed query lines instead of stopping.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -168,7 +175,7 @@ def run(
         from haystack_rerank.evaluation.rerank import rerank_with_backfill
         from haystack_rerank.pipelines import cross_encoder_ranker
 
-        ranker = cross_encoder_ranker(model=reranker_model, top_k=rerank_depth, low_confidence_threshold=None)
+        ranker = cross_encoder_ranker(model=reranker_model, top_k=rerank_depth, alpha=alpha)
         ranker.warm_up()
 
         def retrieve(q: str) -> list:
@@ -335,6 +342,7 @@ def evaluate(
     output_dir: Annotated[Path, typer.Option(help="Where runs, summary.json and summary.md go.")] = Path("runs/eval"),
     rerank_depth: Annotated[int, typer.Option(min=1, help="Hybrid candidates reranked (N).")] = 100,
     reranker_model: Annotated[str, typer.Option(help=STARTER_MODEL_HELP)] = "haystack-rerank/scifact-minilm-l6-ce",
+    alpha: AlphaOpt = 0.5,
     cache: Annotated[str, typer.Option(help="Reranker cache state for the timings: cold (no cache) or warm.")] = "cold",
     lexical: LexicalOpt = Lexical.opensearch,
     opensearch_hosts: HostsOpt = "http://127.0.0.1:9200",
@@ -369,7 +377,7 @@ def evaluate(
     ranker = None
     if "rerank" in chosen:
         refuse_training_overlap(reranker_model, set(data.queries), split)
-        ranker = cross_encoder_ranker(model=reranker_model, top_k=rerank_depth, low_confidence_threshold=None)
+        ranker = cross_encoder_ranker(model=reranker_model, top_k=rerank_depth, alpha=alpha)
         ranker.cache = MemoryRerankCache() if cache == "warm" else None
         ranker.warm_up()
     lexical_store, vectors = _ensure_indexed(settings, data.corpus, quiet=as_json)
@@ -397,6 +405,7 @@ def sweep(
     depths: Annotated[str, typer.Option(help="Comma-separated rerank depths N.")] = "5,10,20,50,100,200",
     budget_ms: Annotated[float | None, typer.Option(help="p95 rerank latency budget for the recommendation.")] = None,
     latency_queries: Annotated[int, typer.Option(min=1, help="Queries timed per N (no cache).")] = 20,
+    alpha: AlphaOpt = 0.5,
     output_dir: Annotated[Path, typer.Option(help="Where sweep.json, sweep.md and sweep.png go.")] = Path("runs/sweep"),
     reranker_model: Annotated[str, typer.Option(help=STARTER_MODEL_HELP)] = "haystack-rerank/scifact-minilm-l6-ce",
     lexical: LexicalOpt = Lexical.opensearch,
@@ -427,9 +436,9 @@ def sweep(
     settings = _settings(lexical, opensearch_hosts, index_name, qdrant_url, qdrant_path, collection, data_dir)
     data = load_split(dataset, split)
     refuse_training_overlap(reranker_model, set(data.queries), split)
-    scoring = cross_encoder_ranker(model=reranker_model, top_k=max(chosen), low_confidence_threshold=None)
+    scoring = cross_encoder_ranker(model=reranker_model, top_k=max(chosen), alpha=alpha)
     scoring.cache = MemoryRerankCache(max_entries=max(100_000, len(data.queries) * max(chosen)))
-    timing = cross_encoder_ranker(model=reranker_model, top_k=max(chosen), low_confidence_threshold=None)
+    timing = cross_encoder_ranker(model=reranker_model, top_k=max(chosen), alpha=alpha)
     timing.cache = None
     lexical_store, vectors = _ensure_indexed(settings, data.corpus, quiet=as_json)
     retriever = stores.hybrid_retriever(
