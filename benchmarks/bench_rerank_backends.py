@@ -78,7 +78,8 @@ def main() -> None:
     reference = CrossEncoder(resolve_model(args.model), max_length=256)
     reference.predict(pairs[:4])
     ref_seconds = timed(lambda: reference.predict(pairs, batch_size=32, show_progress_bar=False), args.repeats)
-    ref_scores = reference.predict(pairs, batch_size=32, show_progress_bar=False)
+    # raw logits, like the ranker with scale_score=False (predict applies a sigmoid by default)
+    ref_scores = reference.predict(pairs, batch_size=32, show_progress_bar=False, activation_fn=torch.nn.Identity())
     ref_p50 = statistics.median(ref_seconds)
 
     quality_inputs = None
