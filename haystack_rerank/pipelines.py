@@ -120,7 +120,7 @@ def hybrid_rerank(
     depth: int = 100,
     on_leg_failure: str = "degrade",
     reranker_model: str = STARTER_RERANK_MODEL,
-    low_confidence_threshold: float | None = 0.5,
+    low_confidence_threshold: float | None = 0.1,  # chosen on dev: BENCHMARKS.md
     embedding_model: str = DEFAULT_EMBEDDING_MODEL,
     retriever: HybridRetriever | None = None,
 ) -> Pipeline:
