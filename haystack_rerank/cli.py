@@ -215,7 +215,7 @@ def score(
 
 @app.command()
 def demo(
-    corpus: Annotated[Path | None, typer.Option(help="Corpus to index (default: examples/corpus.jsonl).")] = None,
+    corpus: Annotated[Path | None, typer.Option(help="Corpus to index (default: examples/passages.jsonl).")] = None,
     questions: Annotated[Path | None, typer.Option(help="Questions (default: examples/questions.jsonl).")] = None,
     data_dir: Annotated[Path, typer.Option(help="Folder for the embedded Qdrant store.")] = Path(
         ".haystack-rerank/demo"

@@ -60,7 +60,7 @@ def run_demo(
     as_json: bool,
     echo: Any,
 ) -> list[dict[str, Any]]:
-    corpus = corpus or find_example("corpus.jsonl")
+    corpus = corpus or find_example("passages.jsonl")
     questions = questions or find_example("questions.jsonl")
     documents = beir.load_corpus(corpus)
     pipeline, lexical, vectors = build_demo_pipeline(

@@ -20,7 +20,7 @@ def dataset(tmp_path):
     """A BEIR folder from the example corpus: the answerable questions, judged by their answer document."""
     folder = tmp_path / "beir"
     (folder / "qrels").mkdir(parents=True)
-    shutil.copy(REPO / "examples" / "corpus.jsonl", folder / "corpus.jsonl")
+    shutil.copy(REPO / "examples" / "passages.jsonl", folder / "corpus.jsonl")
     questions = [json.loads(line) for line in (REPO / "examples" / "questions.jsonl").read_text().splitlines()]
     answerable = [q for q in questions if q["answer_doc"]]
     (folder / "queries.jsonl").write_text(
