@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 
 from haystack_rerank.errors import HaystackRerankError
 from haystack_rerank.finetune.cli import finetune_command
+from haystack_rerank.models import STARTER_RERANK_MODEL
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 app.command("finetune")(finetune_command)
@@ -35,6 +36,7 @@ class Stage(str, Enum):
 
 
 STARTER_MODEL_HELP = "Cross-encoder: hub name or local folder (default: the bundled SciFact starter model)."
+RerankerModelOpt = Annotated[str, typer.Option(help=STARTER_MODEL_HELP)]
 AlphaOpt = Annotated[
     float,
     typer.Option(
@@ -46,7 +48,9 @@ AlphaOpt = Annotated[
 # Connection options shared by the commands; each also reads an environment variable.
 LexicalOpt = Annotated[Lexical, typer.Option(help="BM25 backend: a real OpenSearch node, or in-process (embedded).")]
 HostsOpt = Annotated[str, typer.Option(envvar="OPENSEARCH_HOSTS", help="OpenSearch URL(s), comma-separated.")]
-IndexOpt = Annotated[str, typer.Option(envvar="OPENSEARCH_INDEX", help="OpenSearch index / BM25 store name.")]
+IndexOpt = Annotated[
+    str, typer.Option("--index", envvar="OPENSEARCH_INDEX", help="OpenSearch index / BM25 store name.")
+]
 QdrantUrlOpt = Annotated[
     str | None, typer.Option(envvar="QDRANT_URL", help="Qdrant server URL; unset = embedded Qdrant.")
 ]
@@ -93,9 +97,7 @@ def index(
     corpus: Annotated[Path, typer.Option(help="BEIR corpus.jsonl (_id, title, text) or a folder of .txt/.md.")],
     lexical: LexicalOpt = Lexical.opensearch,
     opensearch_hosts: HostsOpt = "http://127.0.0.1:9200",
-    index_name: Annotated[
-        str, typer.Option("--index", envvar="OPENSEARCH_INDEX", help="OpenSearch index.")
-    ] = "haystack_rerank",
+    index_name: IndexOpt = "haystack_rerank",
     qdrant_url: QdrantUrlOpt = None,
     qdrant_path: QdrantPathOpt = None,
     collection: CollectionOpt = "haystack_rerank",
@@ -136,9 +138,7 @@ def run(
     top_k: Annotated[int, typer.Option(min=1, help="Lines written per query.")] = 100,
     lexical: LexicalOpt = Lexical.opensearch,
     opensearch_hosts: HostsOpt = "http://127.0.0.1:9200",
-    index_name: Annotated[
-        str, typer.Option("--index", envvar="OPENSEARCH_INDEX", help="OpenSearch index.")
-    ] = "haystack_rerank",
+    index_name: IndexOpt = "haystack_rerank",
     qdrant_url: QdrantUrlOpt = None,
     qdrant_path: QdrantPathOpt = None,
     collection: CollectionOpt = "haystack_rerank",
@@ -146,7 +146,7 @@ def run(
     depth: Annotated[int, typer.Option(min=1, help="Candidates per leg before fusion (hybrid).")] = 100,
     rrf_k: Annotated[int, typer.Option(min=0, help="RRF rank constant.")] = 60,
     rerank_depth: Annotated[int, typer.Option(min=1, help="Candidates reranked by the cross-encoder (rerank).")] = 50,
-    reranker_model: Annotated[str, typer.Option(help=STARTER_MODEL_HELP)] = "haystack-rerank/scifact-minilm-l6-ce",
+    reranker_model: RerankerModelOpt = STARTER_RERANK_MODEL,
     alpha: AlphaOpt = 0.5,
     skip_malformed: Annotated[bool, typer.Option(help="Skip malformed query lines instead of stopping.")] = False,
     as_json: JsonOpt = False,
@@ -220,7 +220,7 @@ def demo(
     data_dir: Annotated[Path, typer.Option(help="Folder for the embedded Qdrant store.")] = Path(
         ".haystack-rerank/demo"
     ),
-    reranker_model: Annotated[str, typer.Option(help=STARTER_MODEL_HELP)] = "haystack-rerank/scifact-minilm-l6-ce",
+    reranker_model: RerankerModelOpt = STARTER_RERANK_MODEL,
     rerank_depth: Annotated[int, typer.Option(min=1, help="Hybrid candidates reranked.")] = 20,
     top_k: Annotated[int, typer.Option(min=1, help="Reranked documents shown and read for answers.")] = 3,
     as_json: JsonOpt = False,
@@ -248,14 +248,12 @@ def ask(
     ] = None,
     lexical: LexicalOpt = Lexical.opensearch,
     opensearch_hosts: HostsOpt = "http://127.0.0.1:9200",
-    index_name: Annotated[
-        str, typer.Option("--index", envvar="OPENSEARCH_INDEX", help="OpenSearch index.")
-    ] = "haystack_rerank",
+    index_name: IndexOpt = "haystack_rerank",
     qdrant_url: QdrantUrlOpt = None,
     qdrant_path: QdrantPathOpt = None,
     collection: CollectionOpt = "haystack_rerank",
     data_dir: DataDirOpt = Path(".haystack-rerank"),
-    reranker_model: Annotated[str, typer.Option(help=STARTER_MODEL_HELP)] = "haystack-rerank/scifact-minilm-l6-ce",
+    reranker_model: RerankerModelOpt = STARTER_RERANK_MODEL,
     rerank_depth: Annotated[int, typer.Option(min=1, help="Hybrid candidates reranked.")] = 50,
     top_k: Annotated[int, typer.Option(min=1, help="Reranked documents kept.")] = 5,
     as_json: JsonOpt = False,
@@ -341,14 +339,12 @@ def evaluate(
     ] = "bm25,dense,hybrid,rerank",
     output_dir: Annotated[Path, typer.Option(help="Where runs, summary.json and summary.md go.")] = Path("runs/eval"),
     rerank_depth: Annotated[int, typer.Option(min=1, help="Hybrid candidates reranked (N).")] = 100,
-    reranker_model: Annotated[str, typer.Option(help=STARTER_MODEL_HELP)] = "haystack-rerank/scifact-minilm-l6-ce",
+    reranker_model: RerankerModelOpt = STARTER_RERANK_MODEL,
     alpha: AlphaOpt = 0.5,
     cache: Annotated[str, typer.Option(help="Reranker cache state for the timings: cold (no cache) or warm.")] = "cold",
     lexical: LexicalOpt = Lexical.opensearch,
     opensearch_hosts: HostsOpt = "http://127.0.0.1:9200",
-    index_name: Annotated[
-        str, typer.Option("--index", envvar="OPENSEARCH_INDEX", help="OpenSearch index.")
-    ] = "haystack_rerank",
+    index_name: IndexOpt = "haystack_rerank",
     qdrant_url: QdrantUrlOpt = None,
     qdrant_path: QdrantPathOpt = None,
     collection: CollectionOpt = "haystack_rerank",
@@ -407,12 +403,10 @@ def sweep(
     latency_queries: Annotated[int, typer.Option(min=1, help="Queries timed per N (no cache).")] = 20,
     alpha: AlphaOpt = 0.5,
     output_dir: Annotated[Path, typer.Option(help="Where sweep.json, sweep.md and sweep.png go.")] = Path("runs/sweep"),
-    reranker_model: Annotated[str, typer.Option(help=STARTER_MODEL_HELP)] = "haystack-rerank/scifact-minilm-l6-ce",
+    reranker_model: RerankerModelOpt = STARTER_RERANK_MODEL,
     lexical: LexicalOpt = Lexical.opensearch,
     opensearch_hosts: HostsOpt = "http://127.0.0.1:9200",
-    index_name: Annotated[
-        str, typer.Option("--index", envvar="OPENSEARCH_INDEX", help="OpenSearch index.")
-    ] = "haystack_rerank",
+    index_name: IndexOpt = "haystack_rerank",
     qdrant_url: QdrantUrlOpt = None,
     qdrant_path: QdrantPathOpt = None,
     collection: CollectionOpt = "haystack_rerank",
