@@ -3,29 +3,79 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from haystack_rerank.errors import ConfigurationError
 from haystack_rerank.models import DEFAULT_EMBEDDING_MODEL
 
 # Environment variables, documented in the README.
 ENV_OPENSEARCH_HOSTS = "OPENSEARCH_HOSTS"
 ENV_OPENSEARCH_INDEX = "OPENSEARCH_INDEX"
+ENV_OPENSEARCH_TIMEOUT = "OPENSEARCH_TIMEOUT"
+ENV_OPENSEARCH_MAX_RETRIES = "OPENSEARCH_MAX_RETRIES"
 ENV_QDRANT_URL = "QDRANT_URL"
 ENV_QDRANT_PATH = "QDRANT_PATH"
 ENV_QDRANT_COLLECTION = "QDRANT_COLLECTION"
 ENV_QDRANT_API_KEY = "QDRANT_API_KEY"
+ENV_QDRANT_TIMEOUT = "QDRANT_TIMEOUT"
 ENV_DATA_DIR = "HAYSTACK_RERANK_DATA"
 ENV_EMBEDDING_MODEL = "HAYSTACK_RERANK_EMBEDDING_MODEL"
 ENV_EMBEDDING_DTYPE = "HAYSTACK_RERANK_EMBEDDING_DTYPE"
 
 DEFAULT_OPENSEARCH_HOSTS = "http://127.0.0.1:9200"
 DEFAULT_INDEX = "haystack_rerank"
+DEFAULT_OPENSEARCH_TIMEOUT = 30.0  # seconds per request
+DEFAULT_OPENSEARCH_MAX_RETRIES = 3  # opensearch-py's default: connection errors and 502/503/504 are retried
 
 
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value else default
+
+
+def check_timeout(name: str, value: object) -> float:
+    """A request timeout: a number of seconds > 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        msg = f"{name} must be a number of seconds > 0, got {value!r}. Use e.g. 10 (a slow node needs more)."
+        raise ConfigurationError(msg)
+    return float(value)
+
+
+def check_retries(name: str, value: object) -> int:
+    """A retry count: an integer >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        msg = f"{name} must be an integer >= 0, got {value!r}. Use e.g. 3, or 0 to fail on the first error."
+        raise ConfigurationError(msg)
+    return value
+
+
+def _env_number(name: str, parse: Callable[[str], Any], check: Callable[[str, Any], Any], default: Any) -> Any:
+    raw = _env(name)
+    if raw is None:
+        return default
+    try:
+        value = parse(raw)
+    except ValueError:
+        value = raw  # reported by `check` with the text as given
+    return check(name, value)
+
+
+def opensearch_timeout_from_env() -> float:
+    """`OPENSEARCH_TIMEOUT` (seconds per request), default 30."""
+    return _env_number(ENV_OPENSEARCH_TIMEOUT, float, check_timeout, DEFAULT_OPENSEARCH_TIMEOUT)
+
+
+def opensearch_max_retries_from_env() -> int:
+    """`OPENSEARCH_MAX_RETRIES` (retries of a failed request), default 3."""
+    return _env_number(ENV_OPENSEARCH_MAX_RETRIES, int, check_retries, DEFAULT_OPENSEARCH_MAX_RETRIES)
+
+
+def qdrant_timeout_from_env() -> float | None:
+    """`QDRANT_TIMEOUT` (seconds per request to a Qdrant server); unset keeps qdrant-client's default."""
+    return _env_number(ENV_QDRANT_TIMEOUT, float, check_timeout, None)
 
 
 @dataclass
@@ -45,6 +95,10 @@ class StoreSettings:
     qdrant_url: str | None = field(default_factory=lambda: _env(ENV_QDRANT_URL))
     qdrant_path: str | None = field(default_factory=lambda: _env(ENV_QDRANT_PATH))
     collection: str = field(default_factory=lambda: _env(ENV_QDRANT_COLLECTION, DEFAULT_INDEX))
+    # None: the store reads OPENSEARCH_TIMEOUT / OPENSEARCH_MAX_RETRIES / QDRANT_TIMEOUT, so YAML carries no value
+    opensearch_timeout: float | None = None
+    opensearch_max_retries: int | None = None
+    qdrant_timeout: float | None = None
     data_dir: Path = field(default_factory=lambda: Path(_env(ENV_DATA_DIR, ".haystack-rerank")))
     embedding_model: str = field(default_factory=lambda: _env(ENV_EMBEDDING_MODEL, DEFAULT_EMBEDDING_MODEL))
     embedding_dim: int = 384

@@ -23,7 +23,11 @@ def lexical_store(settings: StoreSettings) -> OpenSearchStore | InMemoryDocument
     """The BM25 store: OpenSearch, or Haystack's in-memory store loaded from its JSON file if present."""
     if settings.lexical == "opensearch":
         return OpenSearchStore(
-            hosts=settings.opensearch_hosts, index=settings.index, embedding_dim=settings.embedding_dim
+            hosts=settings.opensearch_hosts,
+            index=settings.index,
+            embedding_dim=settings.embedding_dim,
+            timeout=settings.opensearch_timeout,
+            max_retries=settings.opensearch_max_retries,
         )
     if settings.lexical == "memory":
         if settings.memory_bm25_file.is_file():
@@ -35,7 +39,11 @@ def lexical_store(settings: StoreSettings) -> OpenSearchStore | InMemoryDocument
 
 def vector_store(settings: StoreSettings) -> QdrantStore:
     """The dense store: a Qdrant server when `qdrant_url` is set, else embedded Qdrant (`path=` or `:memory:`)."""
-    common: dict[str, Any] = {"index": settings.collection, "embedding_dim": settings.embedding_dim}
+    common: dict[str, Any] = {
+        "index": settings.collection,
+        "embedding_dim": settings.embedding_dim,
+        "timeout": settings.qdrant_timeout,
+    }
     if settings.qdrant_url:
         return QdrantStore(url=settings.qdrant_url, **common)
     path = settings.resolved_qdrant_path

@@ -3,29 +3,60 @@
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import qdrant_client
 from haystack import default_from_dict, default_to_dict
 from haystack.utils import Secret, deserialize_secrets_inplace
 from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
+from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
+from haystack_rerank.errors import ServiceUnavailableError
 from haystack_rerank.settings import (
     DEFAULT_INDEX,
     ENV_DATA_DIR,
     ENV_QDRANT_API_KEY,
     ENV_QDRANT_COLLECTION,
     ENV_QDRANT_PATH,
+    ENV_QDRANT_TIMEOUT,
     ENV_QDRANT_URL,
+    check_timeout,
+    qdrant_timeout_from_env,
 )
 
 # Embedded Qdrant locks its folder: a second client on the same folder fails. Stores of one process that
 # point at the same folder (e.g. an indexing and a query pipeline) share one client instead.
 _EMBEDDED_CLIENTS: dict[str, qdrant_client.QdrantClient] = {}
 _EMBEDDED_LOCK = threading.Lock()
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _reports_unavailable(method: F) -> F:
+    """Turn a locked folder or an unreachable server into one clear ServiceUnavailableError."""
+
+    @functools.wraps(method)
+    def wrapper(self: QdrantStore, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except ServiceUnavailableError:
+            raise
+        except RuntimeError as err:
+            if self.path and "already accessed by another instance" in str(err):
+                raise ServiceUnavailableError(self._locked_message()) from err
+            raise
+        except (ResponseHandlingException, UnexpectedResponse) as err:
+            if isinstance(err, UnexpectedResponse) and err.status_code < 500:  # noqa: PLR2004
+                raise
+            raise ServiceUnavailableError(self._unreachable_message(err)) from err
+
+    return wrapper  # type: ignore[return-value]
 
 
 @atexit.register
@@ -48,7 +79,11 @@ class QdrantStore(QdrantDocumentStore):
        embedded on-disk Qdrant. Stores in one process that name the same folder share one client.
 
     The collection is `index`, or `QDRANT_COLLECTION`, or `haystack_rerank`. `to_dict` writes only what was
-    given, so YAML carries no URL, path or key.
+    given, so YAML carries no URL, path or key. Requests to a server wait at most `timeout` seconds, or
+    `QDRANT_TIMEOUT` (unset: qdrant-client's default).
+
+    A folder locked by another process (embedded Qdrant allows one process per folder) or a server that does
+    not answer raises `ServiceUnavailableError` naming the folder or URL and the fix; the next call tries again.
 
     Usage example:
     ```python
@@ -69,12 +104,14 @@ class QdrantStore(QdrantDocumentStore):
         embedding_dim: int = 384,
         similarity: str = "cosine",
         api_key: Secret | None = Secret.from_env_var(ENV_QDRANT_API_KEY, strict=False),  # noqa: B008
-        timeout: int | None = None,
+        timeout: float | None = None,
         progress_bar: bool = False,
         write_batch_size: int = 256,
         recreate_index: bool = False,
     ) -> None:
         self._declared = {"url": url, "path": path, "location": location, "index": index}
+        self._declared_timeout = timeout
+        timeout = check_timeout("timeout", timeout) if timeout is not None else qdrant_timeout_from_env()
         url = url or (None if location else os.environ.get(ENV_QDRANT_URL))
         if not (location or url):
             path = (
@@ -99,9 +136,16 @@ class QdrantStore(QdrantDocumentStore):
         )
         self._api_key_declared = api_key
 
+    @_reports_unavailable
     def _initialize_client(self) -> None:
-        if self._client is not None or not self.path:
-            super()._initialize_client()
+        if self._client is not None:
+            return
+        if not self.path:
+            try:
+                super()._initialize_client()
+            except Exception:
+                self._client = None  # the collection was not set up: the next call starts over
+                raise
             return
         folder = os.path.realpath(self.path)
         with _EMBEDDED_LOCK:
@@ -119,6 +163,32 @@ class QdrantStore(QdrantDocumentStore):
             self.sparse_idf,
             self.on_disk,
             self.payload_fields_to_index,
+        )
+
+    @_reports_unavailable
+    def _query_by_embedding(self, *args: Any, **kwargs: Any) -> Any:
+        return super()._query_by_embedding(*args, **kwargs)
+
+    @_reports_unavailable
+    def write_documents(self, *args: Any, **kwargs: Any) -> int:
+        return super().write_documents(*args, **kwargs)
+
+    @_reports_unavailable
+    def count_documents(self) -> int:
+        return super().count_documents()
+
+    def _locked_message(self) -> str:
+        return (
+            f"The embedded Qdrant folder {os.path.realpath(self.path)} is in use by another process (embedded "
+            f"Qdrant allows one process per folder). Stop the other process, give this one its own "
+            f"{ENV_QDRANT_PATH}, or run a Qdrant server and set {ENV_QDRANT_URL} so several processes can share it."
+        )
+
+    def _unreachable_message(self, err: Exception) -> str:
+        timeout = f"{self.timeout:g} s timeout" if self.timeout else "qdrant-client's default timeout"
+        return (
+            f"Qdrant at {self.url} did not answer ({type(err).__name__}: {err}; {timeout}). Start the server or "
+            f"point {ENV_QDRANT_URL} at a running one; if it is only slow, raise {ENV_QDRANT_TIMEOUT}."
         )
 
     def close(self) -> None:
@@ -142,7 +212,7 @@ class QdrantStore(QdrantDocumentStore):
             embedding_dim=self.embedding_dim,
             similarity=self.similarity,
             api_key=self._api_key_declared.to_dict() if self._api_key_declared else None,
-            timeout=self.timeout,
+            timeout=self._declared_timeout,
             progress_bar=self.progress_bar,
             write_batch_size=self.write_batch_size,
             recreate_index=self.recreate_index,
