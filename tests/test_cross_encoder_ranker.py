@@ -572,10 +572,25 @@ def test_invalid_runtime_top_k(tiny_cross_encoder: str) -> None:  # noqa: F811
 
 
 @pytest.mark.parametrize(
-    ("backend", "precision"), [("torch", "bfloat16"), ("openvino", "float32"), ("openvino", "bfloat16")]
+    ("backend", "precision"),
+    [
+        ("torch", "bfloat16"),
+        ("openvino", "float32"),
+        ("openvino", "bfloat16"),
+        ("onnx", "float32"),
+        ("onnx", "int8"),
+    ],
 )
-def test_fast_backends_agree_with_float32(tiny_cross_encoder: str, backend: str, precision: str) -> None:  # noqa: F811
+def test_fast_backends_agree_with_float32(
+    tiny_cross_encoder: str,  # noqa: F811
+    backend: str,
+    precision: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     import numpy as np
+
+    monkeypatch.setenv("HAYSTACK_RERANK_ONNX_CACHE", str(tmp_path))
 
     docs = make_documents(24, seed=5)
     reference = make_ranker(tiny_cross_encoder, top_k=24, scale_score=False)
@@ -588,7 +603,7 @@ def test_fast_backends_agree_with_float32(tiny_cross_encoder: str, backend: str,
         assert np.abs(a - b).max() < 1e-4 * max(1.0, np.abs(a).max())
     # bf16 keeps ~3 significant digits; this random tiny model amplifies rounding more than trained weights
     # do (the SciFact quality check of each backend is in benchmarks/, not here)
-    assert np.corrcoef(a, b)[0, 1] > (0.9999 if precision == "float32" else 0.97)
+    assert np.corrcoef(a, b)[0, 1] > {"float32": 0.9999, "bfloat16": 0.97, "int8": 0.9}[precision]
     # scores from different backends or precisions never share cache entries
     assert fast._scope_digest != reference._scope_digest
 
@@ -605,3 +620,27 @@ def test_low_confidence_reads_the_cross_encoder_not_the_interpolation(tiny_cross
     assert out["meta"]["low_confidence"] is True
     ranker.low_confidence_threshold = best_relevance - 1e-6
     assert ranker.run(query=QUERY, documents=docs)["meta"]["low_confidence"] is False
+
+
+def test_onnx_export_is_written_once_and_reused(
+    tiny_cross_encoder: str,  # noqa: F811
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HAYSTACK_RERANK_ONNX_CACHE", str(tmp_path))
+    docs = make_documents(6, seed=2)
+    first = make_ranker(tiny_cross_encoder, top_k=6, backend="onnx", precision="int8")
+    first_scores = [d.score for d in first.run(query=QUERY, documents=docs)["documents"]]
+    exported = sorted(tmp_path.rglob("*.onnx"))
+    assert [p.name for p in exported] == ["model.onnx", "model_int8.onnx"]
+    stamps = [p.stat().st_mtime_ns for p in exported]
+    second = make_ranker(tiny_cross_encoder, top_k=6, backend="onnx", precision="int8")
+    assert [d.score for d in second.run(query=QUERY, documents=docs)["documents"]] == first_scores
+    assert [p.stat().st_mtime_ns for p in sorted(tmp_path.rglob("*.onnx"))] == stamps
+    assert not list(tmp_path.rglob("*.partial"))
+
+
+@pytest.mark.parametrize(("backend", "precision"), [("onnx", "bfloat16"), ("torch", "int8"), ("openvino", "int8")])
+def test_precision_needs_a_matching_backend(backend: str, precision: str) -> None:
+    with pytest.raises(ConfigurationError, match=f"precision got {precision!r}"):
+        CrossEncoderRanker(backend=backend, precision=precision)

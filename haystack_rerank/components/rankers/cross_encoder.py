@@ -24,6 +24,7 @@ from haystack_rerank.components.rankers._inference import (
     TorchScorer,
     bf16_supported,
 )
+from haystack_rerank.components.rankers._onnx import OnnxScorer
 from haystack_rerank.components.rankers._scoring import (
     document_text,
     min_max_normalise,
@@ -37,7 +38,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_RERANK_MODEL = "cross-encoder/ms-marco-MiniLM-L-6-v2"
 RETRIEVAL_SCORE_META_KEY = "retrieval_score"
 BACKENDS = ("torch", "onnx", "openvino")
-PRECISIONS = ("float32", "bfloat16")
+PRECISIONS = ("float32", "bfloat16", "int8")
 
 
 @component
@@ -92,7 +93,7 @@ class CrossEncoderRanker:
         meta_fields_to_embed: list[str] | None = None,
         embedding_separator: str = "\n",
         backend: Literal["torch", "onnx", "openvino"] = "torch",
-        precision: Literal["float32", "bfloat16"] = "float32",
+        precision: Literal["float32", "bfloat16", "int8"] = "float32",
         cache: RerankCache | None = None,
         low_confidence_threshold: float | None = None,
         alpha: float | None = None,
@@ -119,8 +120,10 @@ class CrossEncoderRanker:
             text the model reads.
         :param embedding_separator: Joins the embedded meta values and the content.
         :param backend: "torch" (PyTorch, tokenized once, run directly), "openvino" (the torch model converted
-            in memory by OpenVINO; needs the `openvino` package) or "onnx" (sentence-transformers' ONNX backend).
-        :param precision: "float32", or "bfloat16": bf16 weights on torch, bf16 inference on OpenVINO. On a CPU
+            in memory by OpenVINO; needs the `openvino` package) or "onnx" (exported once to a local ONNX file,
+            run by ONNX Runtime; needs the `onnxruntime` and `onnx` packages).
+        :param precision: "float32"; "bfloat16": bf16 weights on torch, bf16 inference on OpenVINO; "int8":
+            dynamic per-channel int8 quantization of the ONNX model (backend="onnx" only). On a CPU
             without native bf16 it falls back to float32 (logged; the cache key records what ran). Scores are
             returned as float32 either way.
         :param cache: Score cache (`haystack_rerank.cache`); None scores every pair on every query.
@@ -164,8 +167,10 @@ class CrossEncoderRanker:
         self._scope_digest: str | None = None
         self._load_lock = threading.Lock()
         # One forward at a time: concurrent forwards only oversubscribe the CPU, and the fast tokenizer
-        # is not safe to call from several threads at once. Cache lookups stay concurrent.
+        # is not safe to call from several threads at once. Cache lookups stay concurrent; a query's misses
+        # are looked up again, scored and written under the lock, so concurrent runs score a pair once.
         self._model_lock = threading.Lock()
+        self._cache_writes = 0  # score batches written to the cache by this ranker (guarded by _model_lock)
 
     # -- validation ------------------------------------------------------------------------------------
 
@@ -206,6 +211,8 @@ class CrossEncoderRanker:
             fail("precision", self.precision, f"choose one of {', '.join(PRECISIONS)}.")
         if self.precision == "bfloat16" and self.backend == "onnx":
             fail("precision", self.precision, "bfloat16 needs backend='torch' or 'openvino' (got 'onnx').")
+        if self.precision == "int8" and self.backend != "onnx":
+            fail("precision", self.precision, f"int8 needs backend='onnx' (got {self.backend!r}).")
         if self.threads is not None and (not _is_int(self.threads) or self.threads < 1):
             fail("threads", self.threads, "it must be a positive integer or None.")
         if self.cache is not None and not isinstance(self.cache, RerankCache):
@@ -233,10 +240,11 @@ class CrossEncoderRanker:
             if self._cross_encoder is not None:
                 return
             cross_encoder, location, precision = self._load_model()
-            scorer = self._make_scorer(cross_encoder, precision)
+            fingerprint = _model_fingerprint(cross_encoder, location)
+            scorer = self._make_scorer(cross_encoder, precision, fingerprint)
             self._scope_digest = ScoringScope(
                 model=self.model,
-                fingerprint=_model_fingerprint(cross_encoder, location),
+                fingerprint=fingerprint,
                 max_length=cross_encoder.max_seq_length,
                 backend=self.backend,
                 precision=precision,
@@ -247,12 +255,18 @@ class CrossEncoderRanker:
             self._scorer = scorer
             self._cross_encoder = cross_encoder  # published last: run() treats non-None as ready
 
-    def _make_scorer(self, cross_encoder: Any, precision: str) -> Any:
+    def _make_scorer(self, cross_encoder: Any, precision: str, fingerprint: str) -> Any:
         if self.backend == "openvino":
             try:
                 return OpenVINOScorer(cross_encoder, self.threads, precision)
             except ImportError as err:
                 msg = "CrossEncoderRanker backend='openvino' needs the openvino package: pip install openvino."
+                raise ConfigurationError(msg) from err
+        if self.backend == "onnx":
+            try:
+                return OnnxScorer(cross_encoder, self.threads, precision, fingerprint)
+            except ImportError as err:
+                msg = "CrossEncoderRanker backend='onnx' needs onnxruntime and onnx: pip install onnxruntime onnx."
                 raise ConfigurationError(msg) from err
         if self.backend == "torch" and getattr(cross_encoder, "tokenizer", None) is not None:
             return TorchScorer(cross_encoder)
@@ -263,7 +277,7 @@ class CrossEncoderRanker:
         import torch
         from sentence_transformers import CrossEncoder
 
-        if self.threads is not None and self.backend != "openvino":
+        if self.threads is not None and self.backend == "torch":
             torch.set_num_threads(self.threads)
         location = resolve_model(self.model)
         device = ComponentDevice.resolve_device(self.device)
@@ -275,7 +289,7 @@ class CrossEncoderRanker:
                 trust_remote_code=self.trust_remote_code,
                 model_kwargs=copy.deepcopy(self.model_kwargs),
                 processor_kwargs=copy.deepcopy(self.tokenizer_kwargs),
-                backend="onnx" if self.backend == "onnx" else "torch",  # openvino converts the torch model
+                backend="torch",  # openvino converts the torch model, onnx exports it
                 max_length=self.max_length,
             )
         except ImportError as err:
@@ -313,13 +327,15 @@ class CrossEncoderRanker:
         """
         Rerank `documents` by relevance to `query`.
 
-        :param query: The query; it is always the first text of each pair.
-        :param documents: Candidates, typically from a first-stage retriever.
+        :param query: The query, a non-empty string; it is always the first text of each pair (a long query is
+            truncated with the document to `max_length` tokens, longest first).
+        :param documents: Candidates, typically from a first-stage retriever. A `meta` of None counts as empty.
         :param top_k: Maximum documents returned; None uses the init value, 0 returns none.
         :param score_threshold: Minimum final score; None uses the init value. Documents without text
             are not filtered by it.
         :returns: `documents` (best first, unscored last) and `meta` (see the class docstring).
-        :raises ConfigurationError: `top_k` is negative or `score_threshold` is not a number.
+        :raises ConfigurationError: the query is empty or not a string, `documents` is not a list of Documents,
+            `top_k` is negative or `score_threshold` is not a number.
         """
         return self._rank(query, documents, top_k, score_threshold)
 
@@ -343,8 +359,12 @@ class CrossEncoderRanker:
         if score_threshold is not None and not _is_number(score_threshold):
             msg = f"CrossEncoderRanker score_threshold got {score_threshold!r}; it must be a number or None."
             raise ConfigurationError(msg)
-        if not isinstance(query, str):
-            msg = f"CrossEncoderRanker query got {type(query).__name__}; pass the query as a string."
+        if not isinstance(query, str) or not query.strip():
+            msg = f"CrossEncoderRanker query got {query!r}; pass the user's question as a non-empty string."
+            raise ConfigurationError(msg)
+        if not isinstance(documents, list) or not all(isinstance(doc, Document) for doc in documents):
+            shown = type(documents).__name__ if not isinstance(documents, list) else "a list holding non-Documents"
+            msg = f"CrossEncoderRanker documents got {shown}; pass a list of haystack Document objects."
             raise ConfigurationError(msg)
 
         unique = _deduplicate(documents)
@@ -400,32 +420,46 @@ class CrossEncoderRanker:
             self.warm_up()
         logits: list[float | None] = [None] * len(scorable)
         keys: list[str] = []
+        writes_seen = self._cache_writes  # read before the lookup: a later write may hold our misses
         if self.cache is not None:
             assert self._scope_digest is not None  # set together with the model in warm_up
             keys = [make_cache_key(self._scope_digest, query, doc.id, text) for doc, text in scorable]
-            found, bypassed = self.cache.safe_get_many(keys)
-            meta["cache_bypassed"] += int(bypassed)
-            for index, key in enumerate(keys):
-                logits[index] = found.get(key)
-            meta["cache_hits"] = len(scorable) - logits.count(None)
-            meta["cache_misses"] = logits.count(None)
+            self._read_cache(keys, range(len(keys)), logits, meta)
 
         missing = [index for index, logit in enumerate(logits) if logit is None]
         if missing:
-            fresh = self._predict(query, [scorable[index][1] for index in missing], meta)
-            for index, logit in zip(missing, fresh, strict=True):
-                logits[index] = logit
-            if self.cache is not None:
-                written = {keys[index]: logit for index, logit in zip(missing, fresh, strict=True)}
-                meta["cache_bypassed"] += int(self.cache.safe_set_many(written))
+            with self._model_lock:
+                if self.cache is not None and self._cache_writes != writes_seen:
+                    # another run (maybe of the same query) wrote scores since our lookup: read them again
+                    missing = self._read_cache(keys, missing, logits, meta)
+                if missing:
+                    fresh = self._predict(query, [scorable[index][1] for index in missing], meta)
+                    for index, logit in zip(missing, fresh, strict=True):
+                        logits[index] = logit
+                    if self.cache is not None:
+                        written = {keys[index]: logit for index, logit in zip(missing, fresh, strict=True)}
+                        meta["cache_bypassed"] += int(self.cache.safe_set_many(written))
+                        self._cache_writes += 1
         return [float(logit) for logit in logits]  # type: ignore[arg-type]  # all filled above
 
+    def _read_cache(self, keys: list[str], wanted: Any, logits: list[float | None], meta: dict[str, Any]) -> list[int]:
+        """Fill `logits` at the `wanted` indexes from the cache; count hits and misses; return the misses."""
+        assert self.cache is not None
+        wanted = list(wanted)
+        found, bypassed = self.cache.safe_get_many([keys[index] for index in wanted])
+        meta["cache_bypassed"] += int(bypassed)
+        for index in wanted:
+            logits[index] = found.get(keys[index])
+        missing = [index for index in wanted if logits[index] is None]
+        meta["cache_misses"] = len(missing)
+        meta["cache_hits"] = len(logits) - len(missing)
+        return missing
+
     def _predict(self, query: str, texts: list[str], meta: dict[str, Any]) -> list[float]:
-        """Score (query, text) pairs in length-sorted batches; return the logits in input order."""
-        with self._model_lock:
-            started = time.perf_counter()
-            logits, batches = self._scorer(query, texts, self.batch_size, self.length_sort)
-            meta["model_seconds"] += time.perf_counter() - started
+        """Score (query, text) pairs in length-sorted batches (the caller holds `_model_lock`)."""
+        started = time.perf_counter()
+        logits, batches = self._scorer(query, texts, self.batch_size, self.length_sort)
+        meta["model_seconds"] += time.perf_counter() - started
         meta["model_scored"] += len(texts)
         meta["batches"] += batches
         return logits
@@ -499,7 +533,7 @@ def _deduplicate(documents: list[Document]) -> list[Document]:
 
 
 def _rescored(doc: Document, score: float | None) -> Document:
-    return replace(doc, score=score, meta={**doc.meta, RETRIEVAL_SCORE_META_KEY: doc.score})
+    return replace(doc, score=score, meta={**(doc.meta or {}), RETRIEVAL_SCORE_META_KEY: doc.score})
 
 
 def _model_fingerprint(cross_encoder: Any, location: str) -> str:
