@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from enum import Enum
@@ -122,14 +123,16 @@ class HybridRetriever:
         self.on_leg_failure = LegFailurePolicy.from_str(on_leg_failure)
         self._fusion = ReciprocalRankFusion(legs=[LEXICAL, DENSE], k=rrf_k, weights=self.weights)
         self._executor: ThreadPoolExecutor | None = None
+        self._executor_lock = threading.Lock()
 
     def warm_up(self) -> None:
         """Load the embedding model and start the worker threads; safe to call more than once."""
         for part in (self.lexical_retriever, self.text_embedder, self.embedding_retriever):
             if hasattr(part, "warm_up"):
                 part.warm_up()
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="hybrid-lexical")
+        with self._executor_lock:  # concurrent first runs (Pipeline.run warms up on every run) start one pool
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="hybrid-lexical")
 
     def to_dict(self) -> dict[str, Any]:
         return default_to_dict(
