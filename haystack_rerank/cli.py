@@ -28,6 +28,18 @@ class Lexical(str, Enum):
     memory = "memory"
 
 
+class OnBadLine(str, Enum):
+    error = "error"
+    skip = "skip"
+
+
+OnBadLineOpt = Annotated[
+    OnBadLine,
+    typer.Option(help="A malformed JSONL line: stop with its file and line number (error), or skip and count it."),
+]
+SkipMalformedOpt = Annotated[bool, typer.Option(hidden=True, help="Same as --on-bad-line skip (older spelling).")]
+
+
 class Stage(str, Enum):
     bm25 = "bm25"
     dense = "dense"
@@ -103,16 +115,25 @@ def index(
     collection: CollectionOpt = "haystack_rerank",
     data_dir: DataDirOpt = Path(".haystack-rerank"),
     batch_size: Annotated[int, typer.Option(min=1, help="Documents embedded and written per batch.")] = 256,
-    skip_malformed: Annotated[bool, typer.Option(help="Skip malformed corpus lines instead of stopping.")] = False,
+    on_bad_line: OnBadLineOpt = OnBadLine.error,
+    skip_malformed: SkipMalformedOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Index a corpus into both stores (same ids), idempotently, and check both hold every document."""
+    """
+    Index a corpus into both stores (same ids), idempotently, and check both hold every document.
+
+    The summary counts what was not indexed: skipped_lines (malformed lines, with --on-bad-line skip),
+    duplicates_dropped (a repeated _id: the first copy is kept) and empty_dropped (no text).
+    """
     from haystack_rerank import beir, stores
     from haystack_rerank.components.embedders import DocumentEmbedder
     from haystack_rerank.indexing import index_documents, save_lexical_store
 
     settings = _settings(lexical, opensearch_hosts, index_name, qdrant_url, qdrant_path, collection, data_dir)
-    documents = beir.load_corpus(corpus, skip_malformed=skip_malformed)
+    skipped_lines: list[int] = []
+    documents = beir.load_corpus(
+        corpus, on_bad_line=on_bad_line.value, skip_malformed=skip_malformed, skipped_lines=skipped_lines
+    )
     started = time.perf_counter()
     lexical_store = stores.lexical_store(settings)
     report = index_documents(
@@ -126,7 +147,12 @@ def index(
     )
     save_lexical_store(lexical_store, settings.memory_bm25_file)
     seconds = time.perf_counter() - started
-    summary = {**vars(report), "seconds": round(seconds, 2), "docs_per_second": round(report.written / seconds, 1)}
+    summary = {
+        **vars(report),
+        "skipped_lines": len(skipped_lines),
+        "seconds": round(seconds, 2),
+        "docs_per_second": round(report.written / seconds, 1),
+    }
     _report(summary, as_json)
 
 
@@ -148,7 +174,8 @@ def run(
     rerank_depth: Annotated[int, typer.Option(min=1, help="Candidates reranked by the cross-encoder (rerank).")] = 50,
     reranker_model: RerankerModelOpt = STARTER_RERANK_MODEL,
     alpha: AlphaOpt = 0.5,
-    skip_malformed: Annotated[bool, typer.Option(help="Skip malformed query lines instead of stopping.")] = False,
+    on_bad_line: OnBadLineOpt = OnBadLine.error,
+    skip_malformed: SkipMalformedOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """
@@ -161,7 +188,10 @@ def run(
     from haystack_rerank.evaluation.latency import summarize_latencies
 
     settings = _settings(lexical, opensearch_hosts, index_name, qdrant_url, qdrant_path, collection, data_dir)
-    query_texts = beir.load_queries(queries, skip_malformed=skip_malformed)
+    skipped_lines: list[int] = []
+    query_texts = beir.load_queries(
+        queries, on_bad_line=on_bad_line.value, skip_malformed=skip_malformed, skipped_lines=skipped_lines
+    )
     retriever = stores.hybrid_retriever(
         settings, top_k=top_k, lexical_top_k=max(depth, top_k), dense_top_k=max(depth, top_k), rrf_k=rrf_k
     )
@@ -188,7 +218,8 @@ def run(
         latencies.append(time.perf_counter() - started)
         results[qid] = [(doc.id, doc.score or 0.0) for doc in documents[:top_k]]
     beir.write_trec_run(output, results, tag=f"haystack-rerank-{stage.value}")
-    _report({"queries": len(results), "output": str(output), **summarize_latencies(latencies)}, as_json)
+    summary = {"queries": len(results), "skipped_lines": len(skipped_lines), "output": str(output)}
+    _report({**summary, **summarize_latencies(latencies)}, as_json)
 
 
 @app.command()

@@ -12,7 +12,7 @@ from haystack.document_stores.in_memory import InMemoryDocumentStore
 from haystack.document_stores.types import DuplicatePolicy
 from tqdm.auto import tqdm
 
-from haystack_rerank.errors import IndexConsistencyError
+from haystack_rerank.errors import ConfigurationError, IndexConsistencyError
 
 logger = logging.getLogger(__name__)
 
@@ -57,9 +57,14 @@ def index_documents(
     running it again (e.g. after an interruption) completes the corpus without duplicates. Ends with a count
     check: both stores must hold the same number of documents, at least as many as were given.
 
-    The lexical store gets the documents without their embeddings (BM25 does not need them).
+    The lexical store gets the documents without their embeddings (BM25 does not need them). A document whose
+    `meta` is None is indexed with empty meta.
     """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        msg = f"index_documents batch_size got {batch_size!r}; it must be a positive integer, e.g. 256."
+        raise ConfigurationError(msg)
     kept, duplicates, empty = deduplicate(documents)
+    kept = [replace(doc, meta={}) if doc.meta is None else doc for doc in kept]
     if duplicates:
         logger.warning(
             "Indexing: %d documents repeat an earlier id and were dropped (the first copy is kept).", duplicates

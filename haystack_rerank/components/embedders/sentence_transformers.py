@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import threading
+from dataclasses import replace
 from typing import Any
 
-from haystack import component
+from haystack import Document, component
 from haystack_integrations.components.embedders.sentence_transformers import (
     SentenceTransformersDocumentEmbedder,
     SentenceTransformersTextEmbedder,
 )
 
+from haystack_rerank.errors import ConfigurationError
 from haystack_rerank.models import DEFAULT_EMBEDDING_MODEL, resolve_model
+
+_WARM_UP_LOCK = threading.Lock()
 
 
 class _ResolvesModelOnWarmUp:
@@ -22,12 +27,14 @@ class _ResolvesModelOnWarmUp:
     model: str
 
     def warm_up(self) -> None:
-        portable = self.model
-        self.model = resolve_model(portable)
-        try:
-            super().warm_up()  # type: ignore[misc]
-        finally:
-            self.model = portable
+        # Pipeline.run warms every component on every run: concurrent runs must not see the swap of self.model
+        with _WARM_UP_LOCK:
+            portable = self.model
+            self.model = resolve_model(portable)
+            try:
+                super().warm_up()  # type: ignore[misc]
+            finally:
+                self.model = portable
 
 
 @component
@@ -58,6 +65,21 @@ class TextEmbedder(_ResolvesModelOnWarmUp, SentenceTransformersTextEmbedder):
         SentenceTransformersTextEmbedder.__init__(
             self, model=model, normalize_embeddings=normalize_embeddings, progress_bar=progress_bar, **kwargs
         )
+
+    @component.output_types(embedding=list[float])
+    def run(self, text: str) -> dict[str, Any]:
+        """
+        Embed `text`; the model reads its first `max_seq_length` tokens (256 for all-MiniLM-L6-v2).
+
+        :raises ConfigurationError: `text` is empty, whitespace or not a string (its embedding would be noise).
+        """
+        if not isinstance(text, str) or not text.strip():
+            msg = (
+                f"TextEmbedder text got {text!r}; pass the query as a non-empty string "
+                "(embed Documents with DocumentEmbedder)."
+            )
+            raise ConfigurationError(msg)
+        return SentenceTransformersTextEmbedder.run(self, text=text)
 
 
 @component
@@ -94,3 +116,14 @@ class DocumentEmbedder(_ResolvesModelOnWarmUp, SentenceTransformersDocumentEmbed
             batch_size=batch_size,
             **kwargs,
         )
+
+    @component.output_types(documents=list[Document])
+    def run(self, documents: list[Document]) -> dict[str, list[Document]]:
+        """
+        Embed `documents` (copies are returned). A document without text is embedded from its embedded meta
+        fields alone (or the empty string); a `meta` of None counts as empty. Long texts are truncated to the
+        model's `max_seq_length` tokens.
+        """
+        if isinstance(documents, list):
+            documents = [replace(doc, meta={}) if doc.meta is None else doc for doc in documents]
+        return SentenceTransformersDocumentEmbedder.run(self, documents=documents)

@@ -101,7 +101,7 @@ class ReciprocalRankFusion:
         """
         Fuse the ranked lists.
 
-        :param top_k: Overrides the init `top_k` for this call.
+        :param top_k: Overrides the init `top_k` for this call; 0 returns none, more than the candidates returns all.
         :param ranked_lists: One keyword per leg (see `legs`): documents, best first. A missing leg counts as
             empty. Within one leg, a repeated id keeps its first (best) rank.
         :returns: `documents`: fused, best first, with `score` set to the RRF score.
@@ -110,6 +110,16 @@ class ReciprocalRankFusion:
         if unknown:
             msg = f"ReciprocalRankFusion: got inputs {unknown!r}, but legs={self.legs!r}. Add them to legs."
             raise ConfigurationError(msg)
+        for leg, documents in ranked_lists.items():
+            if documents is not None and (
+                not isinstance(documents, list) or not all(isinstance(doc, Document) for doc in documents)
+            ):
+                msg = (
+                    f"ReciprocalRankFusion: input {leg!r} got {type(documents).__name__}"
+                    f"{'' if not isinstance(documents, list) else ' holding non-Documents'}; "
+                    "pass a list of haystack Document objects (or None for an empty leg)."
+                )
+                raise ConfigurationError(msg)
         top_k = top_k if top_k is not None else self.top_k
         self._validate(k=self.k, weights=None, top_k=top_k)
         return {"documents": self.fuse({leg: ranked_lists.get(leg) or [] for leg in self.legs}, top_k=top_k)}
@@ -139,6 +149,6 @@ class ReciprocalRankFusion:
         fused = []
         for doc_id in ranked_ids:
             doc = first_copy[doc_id]
-            meta = {**doc.meta, "rrf": provenance[doc_id]}
+            meta = {**(doc.meta or {}), "rrf": provenance[doc_id]}  # a meta of None counts as empty
             fused.append(replace(doc, score=scores[doc_id], meta=meta))
         return fused

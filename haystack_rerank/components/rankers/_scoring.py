@@ -13,11 +13,13 @@ def document_text(document: Document, meta_fields: Sequence[str], separator: str
     Return the text the cross-encoder reads for `document`, or None when it has no content to score.
 
     Meta values listed in `meta_fields` come first (those present and not None), then the content.
+    A document whose `meta` is None reads as one without meta.
     """
     content = document.content
     if content is None or not content.strip():
         return None
-    meta_values = [str(document.meta[key]) for key in meta_fields if document.meta.get(key) is not None]
+    meta = document.meta or {}
+    meta_values = [str(meta[key]) for key in meta_fields if meta.get(key) is not None]
     return separator.join([*meta_values, content])
 
 

@@ -13,6 +13,8 @@ from haystack.utils.deserialization import deserialize_component_inplace
 from haystack_rerank.components.rankers import CrossEncoderRanker
 from haystack_rerank.errors import ConfigurationError
 
+# Sentences read per document: bounds the cost of a huge document (a 1 MB text has ~10,000 sentences).
+MAX_SENTENCES_PER_DOCUMENT = 100
 # A sentence ends at . ! or ? followed by whitespace and an upper-case letter, digit, quote or bracket.
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[A-Z0-9])")
 
@@ -123,12 +125,27 @@ class ExtractiveAnswerer:
         :param documents: Reranked documents, best first.
         :param meta: The upstream ranker's `meta`; its `low_confidence` flag is honoured.
         :returns: `answers` (best first; a no-answer first when not confident) and `meta` with
-            `low_confidence`, `sentences_scored` and the scoring ranker's cache and timing figures.
+            `low_confidence`, `sentences_scored`, `sentences_not_read` (beyond the first
+            `MAX_SENTENCES_PER_DOCUMENT` of a document) and the scoring ranker's cache and timing figures.
+        :raises ConfigurationError: the query is empty or not a string, or `documents` is not a list of Documents.
         """
+        if not isinstance(query, str) or not query.strip():
+            msg = f"ExtractiveAnswerer query got {query!r}; pass the user's question as a non-empty string."
+            raise ConfigurationError(msg)
+        if not isinstance(documents, list) or not all(isinstance(doc, Document) for doc in documents):
+            msg = f"ExtractiveAnswerer documents got {type(documents).__name__}; pass a list of Document objects."
+            raise ConfigurationError(msg)
         candidates: list[Document] = []
         sources: dict[str, tuple[Document, list[tuple[int, int]], int]] = {}
-        for doc in [d for d in documents if (d.content or "").strip()][: self.documents_to_read]:
+        readable: dict[str, Document] = {}  # documents with text, the first copy of a repeated id
+        for doc in documents:
+            if (doc.content or "").strip():
+                readable.setdefault(doc.id, doc)
+        not_read = 0
+        for doc in list(readable.values())[: self.documents_to_read]:
             spans = split_sentences(doc.content or "")
+            not_read += max(0, len(spans) - MAX_SENTENCES_PER_DOCUMENT)
+            spans = spans[:MAX_SENTENCES_PER_DOCUMENT]
             for index, (start, end) in enumerate(spans):
                 if end - start < self.min_sentence_chars:
                     continue
@@ -159,7 +176,12 @@ class ExtractiveAnswerer:
                     query=query, score=1.0 - (best or 0.0), data=None, meta={"low_confidence": True, "reason": reason}
                 ),
             )
-        out_meta = {"low_confidence": low_confidence, "sentences_scored": len(candidates), "scoring": scored["meta"]}
+        out_meta = {
+            "low_confidence": low_confidence,
+            "sentences_scored": len(candidates),
+            "sentences_not_read": not_read,
+            "scoring": scored["meta"],
+        }
         return {"answers": answers, "meta": out_meta}
 
     @component.output_types(answers=list[ExtractedAnswer], meta=dict[str, Any])
