@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
@@ -16,6 +18,25 @@ from haystack_rerank.errors import ConfigurationError
 from haystack_rerank.models import DEFAULT_EMBEDDING_MODEL, resolve_model
 
 _WARM_UP_LOCK = threading.Lock()
+
+
+@contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """
+    Run the block with `threads` intra-op threads in the calling thread only: torch keeps the OpenMP thread
+    count per thread, so other threads (e.g. a reranker's batches) keep theirs.
+    """
+    if threads is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 class _ResolvesModelOnWarmUp:
@@ -59,12 +80,28 @@ class TextEmbedder(_ResolvesModelOnWarmUp, SentenceTransformersTextEmbedder):
         model: str = DEFAULT_EMBEDDING_MODEL,
         normalize_embeddings: bool = True,
         progress_bar: bool = False,
+        threads: int | None = None,
         **kwargs: Any,
     ) -> None:
+        """
+        :param threads: torch threads for each embedding, in the calling thread only (None keeps torch's
+            setting). One thread embeds a short query faster on a small machine and leaves the other cores to
+            the BM25 leg running at the same time (BENCHMARKS.md, "Hybrid retrieval latency").
+        Other parameters: see `SentenceTransformersTextEmbedder`.
+        """
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            msg = f"TextEmbedder threads got {threads!r}; it must be a positive integer (e.g. 1) or None."
+            raise ConfigurationError(msg)
         # explicit base call: @component rebuilds the class, which breaks zero-argument super()
         SentenceTransformersTextEmbedder.__init__(
             self, model=model, normalize_embeddings=normalize_embeddings, progress_bar=progress_bar, **kwargs
         )
+        self.threads = threads
+
+    def to_dict(self) -> dict[str, Any]:
+        data = SentenceTransformersTextEmbedder.to_dict(self)
+        data["init_parameters"]["threads"] = self.threads
+        return data
 
     @component.output_types(embedding=list[float])
     def run(self, text: str) -> dict[str, Any]:
@@ -79,7 +116,8 @@ class TextEmbedder(_ResolvesModelOnWarmUp, SentenceTransformersTextEmbedder):
                 "(embed Documents with DocumentEmbedder)."
             )
             raise ConfigurationError(msg)
-        return SentenceTransformersTextEmbedder.run(self, text=text)
+        with torch_threads(self.threads):
+            return SentenceTransformersTextEmbedder.run(self, text=text)
 
 
 @component

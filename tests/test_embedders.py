@@ -1,0 +1,55 @@
+"""TextEmbedder's per-call torch thread setting: same embedding, scoped to the calling thread, serialised."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from haystack_rerank.components.embedders import TextEmbedder
+from haystack_rerank.components.embedders.sentence_transformers import torch_threads
+from haystack_rerank.errors import ConfigurationError
+
+
+def test_one_thread_gives_the_same_embedding_and_restores_the_setting(text_embedder: TextEmbedder) -> None:
+    query = "Does vitamin D lower the risk of colorectal cancer?"
+    before = torch.get_num_threads()
+    default = np.array(text_embedder.run(text=query)["embedding"])
+    single = TextEmbedder(threads=1)
+    single.warm_up()
+    one = np.array(single.run(text=query)["embedding"])
+    assert float(default @ one) > 0.99999
+    assert torch.get_num_threads() == before
+
+
+def test_thread_setting_stays_in_the_calling_thread() -> None:
+    inside, outside = [], []
+    entered, checked = threading.Event(), threading.Event()
+    main_threads = torch.get_num_threads()
+    other = 2 if main_threads == 1 else 1  # the suite may have pinned torch to one thread
+
+    def worker() -> None:
+        with torch_threads(other):
+            inside.append(torch.get_num_threads())
+            entered.set()
+            checked.wait(10)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    assert entered.wait(10)
+    outside.append(torch.get_num_threads())  # while the worker holds its setting
+    checked.set()
+    thread.join()
+    assert inside == [other]
+    assert outside == [main_threads]
+
+
+def test_threads_round_trip_and_validation() -> None:
+    embedder = TextEmbedder(threads=1)
+    data = embedder.to_dict()
+    assert data["init_parameters"]["threads"] == 1
+    assert TextEmbedder.from_dict(data).threads == 1
+    with pytest.raises(ConfigurationError, match="threads got 0"):
+        TextEmbedder(threads=0)
