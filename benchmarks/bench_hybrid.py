@@ -23,8 +23,11 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=Path(".haystack-rerank"))
     parser.add_argument("--lexical", default="opensearch", choices=["opensearch", "memory"])
     parser.add_argument("--depth", type=int, default=100)
+    parser.add_argument("--query-threads", type=int, default=1, help="compared with torch's default")
     parser.add_argument("--rounds", type=int, default=3, help="passes over the queries, legs interleaved")
     args = parser.parse_args()
+
+    import torch
 
     from haystack_rerank import beir, stores
     from haystack_rerank.settings import StoreSettings
@@ -33,40 +36,50 @@ def main() -> None:
     retriever = stores.hybrid_retriever(settings, top_k=args.depth, lexical_top_k=args.depth, dense_top_k=args.depth)
     retriever.warm_up()
     queries = list(beir.load_queries(args.queries).values())
-    calls = {
-        "lexical leg alone": lambda q: retriever.retrieve_lexical(q),
-        "dense leg alone (embed + search)": lambda q: retriever.retrieve_dense(q),
-        "hybrid (both legs + RRF)": lambda q: retriever.run(query=q),
-    }
+    embedder = retriever.text_embedder
+
+    def with_threads(threads: int | None, call):
+        def run(query: str):
+            embedder.threads = threads
+            return call(query)
+
+        return run
+
+    calls = {}
+    for label, threads in (
+        (f"torch default ({torch.get_num_threads()})", None),
+        (str(args.query_threads), args.query_threads),
+    ):
+        calls[(label, "lexical")] = with_threads(threads, lambda q: retriever.retrieve_lexical(q))
+        calls[(label, "dense")] = with_threads(threads, lambda q: retriever.retrieve_dense(q))
+        calls[(label, "hybrid")] = with_threads(threads, lambda q: retriever.run(query=q))
     for call in calls.values():  # warm every path once
         call(queries[0])
-    seconds: dict[str, list[float]] = {name: [] for name in calls}
+    seconds: dict[tuple[str, str], list[float]] = {key: [] for key in calls}
     fusion: list[float] = []
     for _ in range(args.rounds):
         for query in queries:
-            for name, call in calls.items():  # interleaved, so drift on a noisy machine hits all three alike
+            for key, call in calls.items():  # interleaved, so drift on a noisy machine hits all paths alike
                 started = time.perf_counter()
                 out = call(query)
-                seconds[name].append(time.perf_counter() - started)
+                seconds[key].append(time.perf_counter() - started)
                 if isinstance(out, dict):
                     fusion.append(out["meta"]["fusion_seconds"])
-    slower = np.maximum(seconds["lexical leg alone"], seconds["dense leg alone (embed + search)"])
-    ratios = np.array(seconds["hybrid (both legs + RRF)"]) / slower
     print(f"{len(queries)} queries x {args.rounds} rounds, {args.depth} candidates per leg, lexical={args.lexical}\n")
-    print("| path | p50 ms | p95 ms | mean ms |")
-    print("|---|---|---|---|")
-    for name, values in seconds.items():
-        ms = np.array(values) * 1000
-        print(f"| {name} | {np.percentile(ms, 50):.1f} | {np.percentile(ms, 95):.1f} | {ms.mean():.1f} |")
     print(
-        f"\nhybrid / slower leg, same query: median {statistics.median(ratios):.3f}, "
-        f"p95 {np.percentile(ratios, 95):.3f}; RRF fusion p50 {np.percentile(fusion, 50) * 1000:.2f} ms"
+        "| query-embedding threads | lexical alone p50 / p95 ms | dense alone p50 / p95 ms | hybrid p50 / p95 ms "
+        "| hybrid / slower leg (median per query) | hybrid / (lexical + dense) |"
     )
-    sequential = np.array(seconds["lexical leg alone"]) + np.array(seconds["dense leg alone (embed + search)"])
-    print(
-        f"hybrid / (lexical + dense run one after the other): median "
-        f"{statistics.median(np.array(seconds['hybrid (both legs + RRF)']) / sequential):.3f}"
-    )
+    print("|---|---|---|---|---|---|")
+    for label in dict.fromkeys(label for label, _ in calls):
+        ms = {path: np.array(seconds[(label, path)]) * 1000 for path in ("lexical", "dense", "hybrid")}
+        slower = np.maximum(ms["lexical"], ms["dense"])
+        cells = [f"{np.percentile(v, 50):.1f} / {np.percentile(v, 95):.1f}" for v in ms.values()]
+        print(
+            f"| {label} | {' | '.join(cells)} | {statistics.median(ms['hybrid'] / slower):.3f} "
+            f"| {statistics.median(ms['hybrid'] / (ms['lexical'] + ms['dense'])):.3f} |"
+        )
+    print(f"\nRRF fusion p50 {np.percentile(fusion, 50) * 1000:.2f} ms")
 
 
 if __name__ == "__main__":
