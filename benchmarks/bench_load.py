@@ -158,8 +158,8 @@ def build_pipeline(args: argparse.Namespace) -> tuple[Any, Callable[[], None], s
 
     if args.corpus is None:
         settings = StoreSettings(index=args.index, collection=args.collection, data_dir=args.data_dir)
-        retriever = stores.hybrid_retriever(settings)
-        lexical = retriever.lexical_retriever.document_store
+        lexical = stores.lexical_store(settings)
+        retriever = stores.hybrid_retriever(settings, lexical=lexical)
         described = f"index {args.index!r} ({lexical.count_documents():,} documents), Qdrant in {args.data_dir}"
         return pipelines.hybrid_rerank(retriever=retriever), lambda: None, described
 
