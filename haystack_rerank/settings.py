@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from haystack_rerank.errors import ConfigurationError
 from haystack_rerank.models import DEFAULT_EMBEDDING_MODEL
@@ -34,6 +35,14 @@ DEFAULT_OPENSEARCH_MAX_RETRIES = 3  # opensearch-py's default: connection errors
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value else default
+
+
+def without_credentials(url: str) -> str:
+    """`url` for messages and logs: `http://user:secret@host:9200` becomes `http://host:9200`."""
+    parts = urlsplit(url)
+    if not parts.hostname or "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 def check_timeout(name: str, value: object) -> float:

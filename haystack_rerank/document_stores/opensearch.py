@@ -23,6 +23,7 @@ from haystack_rerank.settings import (
     check_timeout,
     opensearch_max_retries_from_env,
     opensearch_timeout_from_env,
+    without_credentials,
 )
 
 # English analysis (stemming + stop words) on content and title; a single node needs no replicas.
@@ -111,7 +112,7 @@ class OpenSearchStore(OpenSearchDocumentStore):
             embedding_dim=embedding_dim,
             mappings=mappings if mappings is not None else OPENSEARCH_MAPPINGS,
             settings=settings if settings is not None else OPENSEARCH_SETTINGS,
-            timeout=timeout,
+            timeout=timeout,  # type: ignore[arg-type]  # float seconds work; the hint says int
             max_retries=max_retries,
             **kwargs,
         )
@@ -124,24 +125,14 @@ class OpenSearchStore(OpenSearchDocumentStore):
         data["init_parameters"]["max_retries"] = self._declared_max_retries
         return data
 
-    @_reports_unavailable
-    def _bm25_retrieval(self, *args: Any, **kwargs: Any) -> Any:
-        return super()._bm25_retrieval(*args, **kwargs)
-
-    @_reports_unavailable
-    def write_documents(self, *args: Any, **kwargs: Any) -> int:
-        return super().write_documents(*args, **kwargs)
-
-    @_reports_unavailable
-    def count_documents(self) -> int:
-        return super().count_documents()
-
-    @_reports_unavailable
-    def filter_documents(self, *args: Any, **kwargs: Any) -> Any:
-        return super().filter_documents(*args, **kwargs)
+    # the integration's methods, with a clear error when the node does not answer
+    _bm25_retrieval = _reports_unavailable(OpenSearchDocumentStore._bm25_retrieval)
+    write_documents = _reports_unavailable(OpenSearchDocumentStore.write_documents)
+    count_documents = _reports_unavailable(OpenSearchDocumentStore.count_documents)
+    filter_documents = _reports_unavailable(OpenSearchDocumentStore.filter_documents)
 
     def _unavailable_message(self, err: TransportError) -> str:
-        hosts = ", ".join(str(host) for host in self._hosts)
+        hosts = ", ".join(without_credentials(str(host)) for host in self._hosts or [])
         what = "timed out" if isinstance(err, ConnectionTimeout) else "did not answer"
         retries = self._kwargs["max_retries"]
         return (

@@ -27,6 +27,7 @@ from haystack_rerank.settings import (
     ENV_QDRANT_URL,
     check_timeout,
     qdrant_timeout_from_env,
+    without_credentials,
 )
 
 # Embedded Qdrant locks its folder: a second client on the same folder fails. Stores of one process that
@@ -52,7 +53,7 @@ def _reports_unavailable(method: F) -> F:
                 raise ServiceUnavailableError(self._locked_message()) from err
             raise
         except (ResponseHandlingException, UnexpectedResponse) as err:
-            if isinstance(err, UnexpectedResponse) and err.status_code < 500:  # noqa: PLR2004
+            if isinstance(err, UnexpectedResponse) and (err.status_code or 0) < 500:  # noqa: PLR2004
                 raise
             raise ServiceUnavailableError(self._unreachable_message(err)) from err
 
@@ -129,7 +130,7 @@ class QdrantStore(QdrantDocumentStore):
             index=index or os.environ.get(ENV_QDRANT_COLLECTION) or DEFAULT_INDEX,
             embedding_dim=embedding_dim,
             similarity=similarity,
-            timeout=timeout,
+            timeout=timeout,  # type: ignore[arg-type]  # float seconds work; the hint says int
             progress_bar=progress_bar,
             write_batch_size=write_batch_size,
             recreate_index=recreate_index,
@@ -165,29 +166,23 @@ class QdrantStore(QdrantDocumentStore):
             self.payload_fields_to_index,
         )
 
-    @_reports_unavailable
-    def _query_by_embedding(self, *args: Any, **kwargs: Any) -> Any:
-        return super()._query_by_embedding(*args, **kwargs)
-
-    @_reports_unavailable
-    def write_documents(self, *args: Any, **kwargs: Any) -> int:
-        return super().write_documents(*args, **kwargs)
-
-    @_reports_unavailable
-    def count_documents(self) -> int:
-        return super().count_documents()
+    # the integration's methods, with a clear error when the folder is locked or the server does not answer
+    _query_by_embedding = _reports_unavailable(QdrantDocumentStore._query_by_embedding)
+    write_documents = _reports_unavailable(QdrantDocumentStore.write_documents)
+    count_documents = _reports_unavailable(QdrantDocumentStore.count_documents)
 
     def _locked_message(self) -> str:
         return (
-            f"The embedded Qdrant folder {os.path.realpath(self.path)} is in use by another process (embedded "
+            f"The embedded Qdrant folder {os.path.realpath(str(self.path))} is in use by another process (embedded "
             f"Qdrant allows one process per folder). Stop the other process, give this one its own "
             f"{ENV_QDRANT_PATH}, or run a Qdrant server and set {ENV_QDRANT_URL} so several processes can share it."
         )
 
     def _unreachable_message(self, err: Exception) -> str:
         timeout = f"{self.timeout:g} s timeout" if self.timeout else "qdrant-client's default timeout"
+        url = without_credentials(str(self.url))
         return (
-            f"Qdrant at {self.url} did not answer ({type(err).__name__}: {err}; {timeout}). Start the server or "
+            f"Qdrant at {url} did not answer ({type(err).__name__}: {err}; {timeout}). Start the server or "
             f"point {ENV_QDRANT_URL} at a running one; if it is only slow, raise {ENV_QDRANT_TIMEOUT}."
         )
 
