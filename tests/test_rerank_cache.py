@@ -304,6 +304,15 @@ def test_redis_token_secret_is_never_serialised() -> None:
         cache.to_dict()
 
 
+def test_redis_plain_url_with_password_is_never_serialised() -> None:
+    cache = RedisRerankCache(url="redis://:hunter2-canary@127.0.0.1:6379/0")
+    with pytest.raises(ConfigurationError, match="Secret.from_env_var") as info:
+        cache.to_dict()
+    assert "hunter2-canary" not in str(info.value)
+    # without a password the URL is plain configuration and stays in YAML
+    assert RedisRerankCache(url="redis://127.0.0.1:6379/1").to_dict()["init_parameters"]["url"].endswith("/1")
+
+
 @pytest.mark.parametrize(
     ("factory", "parameter", "value"),
     [

@@ -28,8 +28,9 @@ class RedisRerankCache(RerankCache):
     `retry_after_seconds`, so caching resumes by itself once the server is back.
 
     :param url: Redis URL. Default: the `REDIS_URL` environment variable, else `redis://127.0.0.1:6379/0`.
-        Pass a `Secret` (e.g. `Secret.from_env_var("MY_REDIS_URL")`) to keep a password out of YAML;
-        a plain string is serialised as written.
+        Pass a `Secret` (e.g. `Secret.from_env_var("MY_REDIS_URL")`) to keep a password out of YAML; a
+        plain string with a password works but cannot be serialised (`to_dict` refuses, as Haystack does for
+        token secrets).
     :param ttl_seconds: Lifetime of each entry; None keeps entries until Redis evicts them.
     :param prefix: Prepended to every key, so several applications can share one database.
         `clear()` deletes only keys with this prefix.
@@ -68,8 +69,8 @@ class RedisRerankCache(RerankCache):
             raise ConfigurationError(msg)
         if isinstance(url, str) and urlsplit(url).password:
             logger.warning(
-                "RedisRerankCache got a URL with a password as a plain string; it will appear in serialised "
-                "pipelines. Pass url=Secret.from_env_var('REDIS_URL') instead."
+                "RedisRerankCache got a URL with a password as a plain string; a pipeline holding it cannot be "
+                "serialised. Pass url=Secret.from_env_var('REDIS_URL') instead."
             )
         self.url = url
         self.ttl_seconds = ttl_seconds
@@ -129,6 +130,12 @@ class RedisRerankCache(RerankCache):
 
     def to_dict(self) -> dict[str, Any]:
         # Secret.to_dict refuses token secrets, so a password given as a Secret never lands in YAML.
+        if isinstance(self.url, str) and urlsplit(self.url).password:
+            msg = (
+                "RedisRerankCache url holds a password as a plain string and is not serialised (it would land "
+                "in YAML). Pass url=Secret.from_env_var('REDIS_URL') and set the variable instead."
+            )
+            raise ConfigurationError(msg)
         return default_to_dict(
             self,
             url=self.url,
