@@ -18,7 +18,14 @@ import statistics
 import time
 from pathlib import Path
 
-BACKENDS = [("torch", "float32"), ("torch", "bfloat16"), ("openvino", "float32"), ("openvino", "bfloat16")]
+BACKENDS = [
+    ("torch", "float32"),
+    ("torch", "bfloat16"),
+    ("openvino", "float32"),
+    ("openvino", "bfloat16"),
+    ("onnx", "float32"),
+    ("onnx", "int8"),
+]
 GFLOP_PER_PAIR = 5.5  # MiniLM-L6, ~240 tokens per pair (findings)
 
 
@@ -57,6 +64,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--pairs", type=int, default=100)
+    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--only", nargs="*", help="backend:precision pairs to run (default: all)")
     parser.add_argument("--peak-tflops", type=float, default=1.2, help="bf16 TFLOP/s per thread (AMX, findings)")
     args = parser.parse_args()
 
@@ -75,7 +84,7 @@ def main() -> None:
     docs = pick_candidates(args.dataset / "corpus.jsonl", args.pairs, seed=0)
     pairs = [(query, d.content) for d in docs]
 
-    reference = CrossEncoder(resolve_model(args.model), max_length=256)
+    reference = CrossEncoder(resolve_model(args.model), max_length=args.max_length)
     reference.predict(pairs[:4])
     ref_seconds = timed(lambda: reference.predict(pairs, batch_size=32, show_progress_bar=False), args.repeats)
     # raw logits, like the ranker with scale_score=False (predict applies a sigmoid by default)
@@ -92,10 +101,11 @@ def main() -> None:
 
     rows = []
     limit_seconds = args.pairs * GFLOP_PER_PAIR / (args.peak_tflops * 1000 * args.threads)
-    for backend, precision in BACKENDS:
+    chosen = [(b, p) for b, p in BACKENDS if not args.only or f"{b}:{p}" in args.only]
+    for backend, precision in chosen:
         ranker = CrossEncoderRanker(
             model=args.model,
-            max_length=256,
+            max_length=args.max_length,
             backend=backend,
             precision=precision,
             threads=args.threads,
