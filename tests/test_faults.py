@@ -52,308 +52,6 @@ FAULT_INDEX = "faults"
 QUERIES = ["blood pressure and salt", "cats sleep", "error code XQ7-221", "caffeine and heart rate", "lava"]
 
 
-# -- a disposable OpenSearch node ------------------------------------------------------------------------
-
-
-class DisposableNode:
-    """A second OpenSearch node that the tests stop, pause (SIGSTOP) and start again."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.url = f"http://127.0.0.1:{port}"
-        self._paused_pid: int | None = None
-        default_cache = "/var/cache/haystack-rerank" if os.geteuid() == 0 else "~/.cache/haystack-rerank"
-        cache = Path(os.environ.get("HAYSTACK_RERANK_CACHE") or default_cache).expanduser()
-        self.pid_file = cache / f"opensearch-run-{port}" / "opensearch.pid"  # where the script keeps it
-
-    def _script(self, action: str) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "OPENSEARCH_PORT": str(self.port)}
-        return subprocess.run(
-            ["bash", str(ROOT / "scripts" / "opensearch.sh"), action],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=240,
-            check=False,
-        )
-
-    def client(self, timeout: float = 5) -> OpenSearch:
-        return OpenSearch(hosts=self.url, timeout=timeout, max_retries=0)
-
-    def start(self) -> None:
-        result = self._script("start")
-        if result.returncode != 0:
-            raise RuntimeError(f"opensearch.sh start on port {self.port} failed: {result.stderr[-2000:]}")
-
-    def stop(self) -> None:
-        self.resume()  # a stopped JVM would not see SIGTERM
-        self._script("stop")
-
-    def jvm_pid(self) -> int:
-        # the pid file of the script holds runuser's pid when run as root: ask the node for the JVM's own
-        nodes = self.client().nodes.info(node_id="_local", metric="process")["nodes"]
-        return int(next(iter(nodes.values()))["process"]["id"])
-
-    def pause(self) -> None:
-        """SIGSTOP the JVM: connections are accepted by the kernel, nothing answers."""
-        self._paused_pid = self.jvm_pid()
-        os.kill(self._paused_pid, signal.SIGSTOP)
-
-    def resume(self) -> None:
-        if self._paused_pid is None:
-            return
-        os.kill(self._paused_pid, signal.SIGCONT)
-        # as root the script starts the JVM through runuser, which stops itself when its child stops:
-        # continue it too, or it would ignore the SIGTERM of `opensearch.sh stop`
-        with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
-            launcher = int(self.pid_file.read_text().strip())
-            if launcher != self._paused_pid:
-                os.kill(launcher, signal.SIGCONT)
-        self._paused_pid = None
-
-    def wait_green(self) -> None:
-        self.client(timeout=60).cluster.health(wait_for_status="green")  # the node waits up to 30 s
-
-
-@pytest.fixture(scope="module")
-def node() -> Iterator[DisposableNode]:
-    """The disposable node, started once for the module and always stopped at the end."""
-    disposable = DisposableNode(FAULT_PORT)
-    try:
-        disposable.start()
-    except (RuntimeError, subprocess.TimeoutExpired) as err:
-        disposable.stop()
-        if os.environ.get("CI"):
-            pytest.fail(str(err))
-        pytest.skip(str(err))
-    try:
-        yield disposable
-    finally:
-        disposable.resume()
-        with contextlib.suppress(Exception):
-            disposable.client().indices.delete(index=FAULT_INDEX, ignore_unavailable=True)
-        disposable.stop()
-
-
-@pytest.fixture(scope="module")
-def vectors(document_embedder) -> QdrantStore:
-    store = QdrantStore(location=":memory:", index="faults", embedding_dim=384)
-    store.write_documents(document_embedder.run(documents=DOCUMENTS)["documents"])
-    return store
-
-
-@pytest.fixture
-def running(node: DisposableNode) -> DisposableNode:
-    """The node, running and holding the small corpus."""
-    node.resume()
-    if not _answers(node):
-        node.start()
-    node.wait_green()
-    store = OpenSearchStore(hosts=node.url, index=FAULT_INDEX)
-    if store.count_documents() != len(DOCUMENTS):
-        store.write_documents(DOCUMENTS, policy=DuplicatePolicy.OVERWRITE)
-    return node
-
-
-def _answers(node: DisposableNode) -> bool:
-    try:
-        return bool(node.client(timeout=2).ping())
-    except Exception:
-        return False
-
-
-def counting_connection() -> type[Urllib3HttpConnection]:
-    """opensearch-py's own HTTP connection, recording the outcome of every attempt it makes."""
-
-    class Counting(Urllib3HttpConnection):
-        attempts: list[str] = []
-        failed = threading.Event()
-
-        def perform_request(self, *args: Any, **kwargs: Any) -> Any:
-            try:
-                answer = super().perform_request(*args, **kwargs)
-            except Exception as err:
-                Counting.attempts.append(type(err).__name__)
-                Counting.failed.set()
-                raise
-            Counting.attempts.append("ok")
-            return answer
-
-    return Counting
-
-
-def opensearch_hybrid(node, vectors, text_embedder, policy: str, **store_options: Any) -> HybridRetriever:
-    store = OpenSearchStore(hosts=node.url, index=FAULT_INDEX, **store_options)
-    retriever = HybridRetriever(
-        lexical_retriever=OpenSearchBM25Retriever(document_store=store, raise_on_failure=True),
-        text_embedder=text_embedder,
-        embedding_retriever=QdrantEmbeddingRetriever(document_store=vectors),
-        top_k=4,
-        on_leg_failure=policy,
-    )
-    return retriever
-
-
-def assert_both_legs(out: dict[str, Any]) -> None:
-    meta = out["meta"]
-    assert meta["degraded"] is False, meta
-    assert meta["lexical"]["status"] == meta["dense"]["status"] == "ok"
-    assert meta["lexical"]["count"] > 0 and meta["dense"]["count"] > 0
-
-
-def assert_dense_only(out: dict[str, Any], *fragments: str) -> None:
-    meta = out["meta"]
-    assert meta["degraded"] is True and meta["lexical"]["status"] == "failed" and meta["dense"]["status"] == "ok"
-    assert out["documents"] and all(set(d.meta["rrf"]) == {"dense"} for d in out["documents"])
-    for fragment in fragments:
-        assert fragment in meta["lexical"]["error"]
-
-
-def assert_clear_lexical_error(error: RetrievalLegError, node: DisposableNode, *fragments: str) -> None:
-    message = str(error)
-    assert error.leg == "lexical"
-    assert "lexical leg" in message and node.url in message, message
-    assert "OPENSEARCH_HOSTS" in message and "OPENSEARCH_TIMEOUT" in message  # the fix
-    for fragment in fragments:
-        assert fragment in message
-
-
-# -- OpenSearch slow (paused), then transiently paused -------------------------------------------------------
-
-
-def test_slow_node_degrade_answers_after_the_timeout_raise_fails_clearly(running, vectors, text_embedder):
-    connection = counting_connection()
-    options = {"timeout": 1, "connection_class": connection}
-    degrade = opensearch_hybrid(running, vectors, text_embedder, "degrade", **options)
-    strict = opensearch_hybrid(running, vectors, text_embedder, "raise", **options)
-    for retriever in (degrade, strict):
-        assert_both_legs(retriever.run(query=QUERIES[0]))
-    connection.attempts.clear()
-
-    running.pause()
-    try:
-        # a paused node never answers: these calls return only because the 1 s request timeout fires
-        out = degrade.run(query=QUERIES[1])
-        with pytest.raises(RetrievalLegError) as raised:
-            strict.run(query=QUERIES[1])
-    finally:
-        running.resume()
-    assert_dense_only(out, "timed out", running.url)
-    assert_clear_lexical_error(raised.value, running, "timed out")
-    # opensearch-py does not retry timeouts unless told to (retry_on_timeout=True): one attempt per query
-    assert connection.attempts == ["ConnectionTimeout", "ConnectionTimeout"]
-
-    running.wait_green()
-    assert_both_legs(degrade.run(query=QUERIES[2]))  # the next query after the node continues uses both legs
-
-
-def test_transient_timeout_is_retried_by_the_client(running, vectors, text_embedder):
-    connection = counting_connection()
-    retriever = opensearch_hybrid(
-        running,
-        vectors,
-        text_embedder,
-        "raise",
-        timeout=1,
-        max_retries=3,
-        retry_on_timeout=True,
-        connection_class=connection,
-    )
-    assert_both_legs(retriever.run(query=QUERIES[0]))
-    connection.attempts.clear()
-    connection.failed.clear()
-
-    def continue_after_first_failure() -> None:
-        connection.failed.wait(timeout=60)
-        running.resume()
-
-    running.pause()
-    resumer = threading.Thread(target=continue_after_first_failure)
-    resumer.start()
-    try:
-        out = retriever.run(query=QUERIES[3])  # "raise": any lexical failure would fail the test
-    finally:
-        resumer.join(timeout=70)
-        running.resume()
-    assert_both_legs(out)
-    assert connection.attempts[0] == "ConnectionTimeout"
-    assert connection.attempts[-1] == "ok"
-    assert 2 <= len(connection.attempts) <= 4  # bounded by max_retries=3
-
-
-# -- OpenSearch stopped during a batch, before a batch, and started again -------------------------------------
-
-
-def test_stopped_during_a_batch_every_query_answers_or_fails_clearly(running, vectors, text_embedder):
-    degrade = opensearch_hybrid(running, vectors, text_embedder, "degrade", timeout=2)
-    strict = opensearch_hybrid(running, vectors, text_embedder, "raise", timeout=2)
-    started, stopped = threading.Event(), threading.Event()
-
-    def stop_node() -> None:
-        started.wait(timeout=60)
-        running.stop()
-        stopped.set()
-
-    stopper = threading.Thread(target=stop_node)
-    stopper.start()
-    degraded_outcomes: list[dict[str, Any]] = []
-    strict_outcomes: list[dict[str, Any] | RetrievalLegError] = []
-    after_stop = 0
-    deadline = time.monotonic() + 120
-    try:
-        while after_stop < 3 and time.monotonic() < deadline:
-            after_stop += stopped.is_set()
-            query = QUERIES[len(degraded_outcomes) % len(QUERIES)]
-            degraded_outcomes.append(degrade.run(query=query))
-            try:
-                strict_outcomes.append(strict.run(query=query))
-            except RetrievalLegError as err:
-                strict_outcomes.append(err)
-            if len(degraded_outcomes) == 3:
-                started.set()
-    finally:
-        started.set()
-        stopper.join(timeout=120)
-    assert stopped.is_set() and after_stop == 3, "the node did not stop within the batch"
-
-    # none is lost: each query answered with both legs, or from the dense leg saying why
-    for out in degraded_outcomes:
-        if out["meta"]["degraded"]:
-            assert_dense_only(out, running.url)
-        else:
-            assert_both_legs(out)
-    for outcome in strict_outcomes:
-        if isinstance(outcome, RetrievalLegError):
-            assert_clear_lexical_error(outcome, running)
-        else:
-            assert_both_legs(outcome)
-    assert not degraded_outcomes[0]["meta"]["degraded"] and degraded_outcomes[-1]["meta"]["degraded"]
-    assert not isinstance(strict_outcomes[0], RetrievalLegError) and isinstance(strict_outcomes[-1], RetrievalLegError)
-
-
-def test_stopped_before_a_batch_degrade_answers_raise_fails_after_bounded_retries(node, vectors, text_embedder):
-    node.stop()
-    connection = counting_connection()
-    options = {"timeout": 2, "max_retries": 2, "connection_class": connection}
-    degrade = opensearch_hybrid(node, vectors, text_embedder, "degrade", **options)
-    strict = opensearch_hybrid(node, vectors, text_embedder, "raise", **options)
-    for query in QUERIES:
-        assert_dense_only(degrade.run(query=query), node.url, "Connection refused")
-        with pytest.raises(RetrievalLegError) as raised:
-            strict.run(query=query)
-        assert_clear_lexical_error(raised.value, node, "Connection refused", "2 retries")
-    # every request was tried 1 + max_retries times, then given up
-    assert connection.attempts == ["ConnectionError"] * 3 * 2 * len(QUERIES)
-
-
-def test_after_a_restart_the_next_query_uses_both_legs(node, vectors, text_embedder):
-    node.stop()
-    retriever = opensearch_hybrid(node, vectors, text_embedder, "degrade", timeout=2)
-    assert_dense_only(retriever.run(query=QUERIES[0]), "Connection refused")
-    node.start()
-    assert_both_legs(retriever.run(query=QUERIES[0]))  # same retriever, same client: it reconnects
-
-
 # -- timeouts and retries from the environment ---------------------------------------------------------------
 
 
@@ -672,3 +370,305 @@ def test_indexing_killed_half_way_then_run_again_completes_without_duplicates(
             indexer.kill()
         QdrantStore.close_embedded(settings.qdrant_path)
         client.indices.delete(index=unique_name, ignore_unavailable=True)
+
+
+# -- a disposable OpenSearch node ------------------------------------------------------------------------
+
+
+class DisposableNode:
+    """A second OpenSearch node that the tests stop, pause (SIGSTOP) and start again."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self._paused_pid: int | None = None
+        default_cache = "/var/cache/haystack-rerank" if os.geteuid() == 0 else "~/.cache/haystack-rerank"
+        cache = Path(os.environ.get("HAYSTACK_RERANK_CACHE") or default_cache).expanduser()
+        self.pid_file = cache / f"opensearch-run-{port}" / "opensearch.pid"  # where the script keeps it
+
+    def _script(self, action: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "OPENSEARCH_PORT": str(self.port)}
+        return subprocess.run(
+            ["bash", str(ROOT / "scripts" / "opensearch.sh"), action],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=240,
+            check=False,
+        )
+
+    def client(self, timeout: float = 5) -> OpenSearch:
+        return OpenSearch(hosts=self.url, timeout=timeout, max_retries=0)
+
+    def start(self) -> None:
+        result = self._script("start")
+        if result.returncode != 0:
+            raise RuntimeError(f"opensearch.sh start on port {self.port} failed: {result.stderr[-2000:]}")
+
+    def stop(self) -> None:
+        self.resume()  # a stopped JVM would not see SIGTERM
+        self._script("stop")
+
+    def jvm_pid(self) -> int:
+        # the pid file of the script holds runuser's pid when run as root: ask the node for the JVM's own
+        nodes = self.client().nodes.info(node_id="_local", metric="process")["nodes"]
+        return int(next(iter(nodes.values()))["process"]["id"])
+
+    def pause(self) -> None:
+        """SIGSTOP the JVM: connections are accepted by the kernel, nothing answers."""
+        self._paused_pid = self.jvm_pid()
+        os.kill(self._paused_pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self._paused_pid is None:
+            return
+        os.kill(self._paused_pid, signal.SIGCONT)
+        # as root the script starts the JVM through runuser, which stops itself when its child stops:
+        # continue it too, or it would ignore the SIGTERM of `opensearch.sh stop`
+        with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
+            launcher = int(self.pid_file.read_text().strip())
+            if launcher != self._paused_pid:
+                os.kill(launcher, signal.SIGCONT)
+        self._paused_pid = None
+
+    def wait_green(self) -> None:
+        self.client(timeout=60).cluster.health(wait_for_status="green")  # the node waits up to 30 s
+
+
+@pytest.fixture(scope="module")
+def node() -> Iterator[DisposableNode]:
+    """The disposable node, started once for the module and always stopped at the end."""
+    disposable = DisposableNode(FAULT_PORT)
+    try:
+        disposable.start()
+    except (RuntimeError, subprocess.TimeoutExpired) as err:
+        disposable.stop()
+        if os.environ.get("CI"):
+            pytest.fail(str(err))
+        pytest.skip(str(err))
+    try:
+        yield disposable
+    finally:
+        disposable.resume()
+        with contextlib.suppress(Exception):
+            disposable.client().indices.delete(index=FAULT_INDEX, ignore_unavailable=True)
+        disposable.stop()
+
+
+@pytest.fixture(scope="module")
+def vectors(document_embedder) -> QdrantStore:
+    store = QdrantStore(location=":memory:", index="faults", embedding_dim=384)
+    store.write_documents(document_embedder.run(documents=DOCUMENTS)["documents"])
+    return store
+
+
+@pytest.fixture
+def running(node: DisposableNode) -> DisposableNode:
+    """The node, running and holding the small corpus."""
+    node.resume()
+    if not _answers(node):
+        node.start()
+    node.wait_green()
+    store = OpenSearchStore(hosts=node.url, index=FAULT_INDEX)
+    if store.count_documents() != len(DOCUMENTS):
+        store.write_documents(DOCUMENTS, policy=DuplicatePolicy.OVERWRITE)
+    return node
+
+
+def _answers(node: DisposableNode) -> bool:
+    try:
+        return bool(node.client(timeout=2).ping())
+    except Exception:
+        return False
+
+
+def counting_connection() -> type[Urllib3HttpConnection]:
+    """opensearch-py's own HTTP connection, recording the outcome of every attempt it makes."""
+
+    class Counting(Urllib3HttpConnection):
+        attempts: list[str] = []
+        failed = threading.Event()
+
+        def perform_request(self, *args: Any, **kwargs: Any) -> Any:
+            try:
+                answer = super().perform_request(*args, **kwargs)
+            except Exception as err:
+                Counting.attempts.append(type(err).__name__)
+                Counting.failed.set()
+                raise
+            Counting.attempts.append("ok")
+            return answer
+
+    return Counting
+
+
+def opensearch_hybrid(node, vectors, text_embedder, policy: str, **store_options: Any) -> HybridRetriever:
+    store = OpenSearchStore(hosts=node.url, index=FAULT_INDEX, **store_options)
+    retriever = HybridRetriever(
+        lexical_retriever=OpenSearchBM25Retriever(document_store=store, raise_on_failure=True),
+        text_embedder=text_embedder,
+        embedding_retriever=QdrantEmbeddingRetriever(document_store=vectors),
+        top_k=4,
+        on_leg_failure=policy,
+    )
+    return retriever
+
+
+def assert_both_legs(out: dict[str, Any]) -> None:
+    meta = out["meta"]
+    assert meta["degraded"] is False, meta
+    assert meta["lexical"]["status"] == meta["dense"]["status"] == "ok"
+    assert meta["lexical"]["count"] > 0 and meta["dense"]["count"] > 0
+
+
+def assert_dense_only(out: dict[str, Any], *fragments: str) -> None:
+    meta = out["meta"]
+    assert meta["degraded"] is True and meta["lexical"]["status"] == "failed" and meta["dense"]["status"] == "ok"
+    assert out["documents"] and all(set(d.meta["rrf"]) == {"dense"} for d in out["documents"])
+    for fragment in fragments:
+        assert fragment in meta["lexical"]["error"]
+
+
+def assert_clear_lexical_error(error: RetrievalLegError, node: DisposableNode, *fragments: str) -> None:
+    message = str(error)
+    assert error.leg == "lexical"
+    assert "lexical leg" in message and node.url in message, message
+    assert "OPENSEARCH_HOSTS" in message and "OPENSEARCH_TIMEOUT" in message  # the fix
+    for fragment in fragments:
+        assert fragment in message
+
+
+# -- OpenSearch slow (paused), then transiently paused -------------------------------------------------------
+
+
+def test_slow_node_degrade_answers_after_the_timeout_raise_fails_clearly(running, vectors, text_embedder):
+    connection = counting_connection()
+    options = {"timeout": 1, "connection_class": connection}
+    degrade = opensearch_hybrid(running, vectors, text_embedder, "degrade", **options)
+    strict = opensearch_hybrid(running, vectors, text_embedder, "raise", **options)
+    for retriever in (degrade, strict):
+        assert_both_legs(retriever.run(query=QUERIES[0]))
+    connection.attempts.clear()
+
+    running.pause()
+    try:
+        # a paused node never answers: these calls return only because the 1 s request timeout fires
+        out = degrade.run(query=QUERIES[1])
+        with pytest.raises(RetrievalLegError) as raised:
+            strict.run(query=QUERIES[1])
+    finally:
+        running.resume()
+    assert_dense_only(out, "timed out", running.url)
+    assert_clear_lexical_error(raised.value, running, "timed out")
+    # opensearch-py does not retry timeouts unless told to (retry_on_timeout=True): one attempt per query
+    assert connection.attempts == ["ConnectionTimeout", "ConnectionTimeout"]
+
+    running.wait_green()
+    assert_both_legs(degrade.run(query=QUERIES[2]))  # the next query after the node continues uses both legs
+
+
+def test_transient_timeout_is_retried_by_the_client(running, vectors, text_embedder):
+    connection = counting_connection()
+    retriever = opensearch_hybrid(
+        running,
+        vectors,
+        text_embedder,
+        "raise",
+        timeout=1,
+        max_retries=3,
+        retry_on_timeout=True,
+        connection_class=connection,
+    )
+    assert_both_legs(retriever.run(query=QUERIES[0]))
+    connection.attempts.clear()
+    connection.failed.clear()
+
+    def continue_after_first_failure() -> None:
+        connection.failed.wait(timeout=60)
+        running.resume()
+
+    running.pause()
+    resumer = threading.Thread(target=continue_after_first_failure)
+    resumer.start()
+    try:
+        out = retriever.run(query=QUERIES[3])  # "raise": any lexical failure would fail the test
+    finally:
+        resumer.join(timeout=70)
+        running.resume()
+    assert_both_legs(out)
+    assert connection.attempts[0] == "ConnectionTimeout"
+    assert connection.attempts[-1] == "ok"
+    assert 2 <= len(connection.attempts) <= 4  # bounded by max_retries=3
+
+
+# -- OpenSearch stopped during a batch, before a batch, and started again -------------------------------------
+
+
+def test_stopped_during_a_batch_every_query_answers_or_fails_clearly(running, vectors, text_embedder):
+    degrade = opensearch_hybrid(running, vectors, text_embedder, "degrade", timeout=2)
+    strict = opensearch_hybrid(running, vectors, text_embedder, "raise", timeout=2)
+    started, stopped = threading.Event(), threading.Event()
+
+    def stop_node() -> None:
+        started.wait(timeout=60)
+        running.stop()
+        stopped.set()
+
+    stopper = threading.Thread(target=stop_node)
+    stopper.start()
+    degraded_outcomes: list[dict[str, Any]] = []
+    strict_outcomes: list[dict[str, Any] | RetrievalLegError] = []
+    after_stop = 0
+    deadline = time.monotonic() + 120
+    try:
+        while after_stop < 3 and time.monotonic() < deadline:
+            after_stop += stopped.is_set()
+            query = QUERIES[len(degraded_outcomes) % len(QUERIES)]
+            degraded_outcomes.append(degrade.run(query=query))
+            try:
+                strict_outcomes.append(strict.run(query=query))
+            except RetrievalLegError as err:
+                strict_outcomes.append(err)
+            if len(degraded_outcomes) == 3:
+                started.set()
+    finally:
+        started.set()
+        stopper.join(timeout=120)
+    assert stopped.is_set() and after_stop == 3, "the node did not stop within the batch"
+
+    # none is lost: each query answered with both legs, or from the dense leg saying why
+    for out in degraded_outcomes:
+        if out["meta"]["degraded"]:
+            assert_dense_only(out, running.url)
+        else:
+            assert_both_legs(out)
+    for outcome in strict_outcomes:
+        if isinstance(outcome, RetrievalLegError):
+            assert_clear_lexical_error(outcome, running)
+        else:
+            assert_both_legs(outcome)
+    assert not degraded_outcomes[0]["meta"]["degraded"] and degraded_outcomes[-1]["meta"]["degraded"]
+    assert not isinstance(strict_outcomes[0], RetrievalLegError) and isinstance(strict_outcomes[-1], RetrievalLegError)
+
+
+def test_stopped_before_a_batch_degrade_answers_raise_fails_after_bounded_retries(node, vectors, text_embedder):
+    node.stop()
+    connection = counting_connection()
+    options = {"timeout": 2, "max_retries": 2, "connection_class": connection}
+    degrade = opensearch_hybrid(node, vectors, text_embedder, "degrade", **options)
+    strict = opensearch_hybrid(node, vectors, text_embedder, "raise", **options)
+    for query in QUERIES:
+        assert_dense_only(degrade.run(query=query), node.url, "Connection refused")
+        with pytest.raises(RetrievalLegError) as raised:
+            strict.run(query=query)
+        assert_clear_lexical_error(raised.value, node, "Connection refused", "2 retries")
+    # every request was tried 1 + max_retries times, then given up
+    assert connection.attempts == ["ConnectionError"] * 3 * 2 * len(QUERIES)
+
+
+def test_after_a_restart_the_next_query_uses_both_legs(node, vectors, text_embedder):
+    node.stop()
+    retriever = opensearch_hybrid(node, vectors, text_embedder, "degrade", timeout=2)
+    assert_dense_only(retriever.run(query=QUERIES[0]), "Connection refused")
+    node.start()
+    assert_both_legs(retriever.run(query=QUERIES[0]))  # same retriever, same client: it reconnects
