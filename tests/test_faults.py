@@ -39,7 +39,7 @@ from haystack_rerank.cache import DiskRerankCache, RedisRerankCache
 from haystack_rerank.components.rankers import CrossEncoderRanker
 from haystack_rerank.components.retrievers import HybridRetriever, OpenSearchBM25Retriever, QdrantEmbeddingRetriever
 from haystack_rerank.document_stores import OpenSearchStore, QdrantStore
-from haystack_rerank.errors import ConfigurationError, RetrievalLegError
+from haystack_rerank.errors import ConfigurationError, RetrievalLegError, ServiceUnavailableError
 from haystack_rerank.indexing import index_documents
 from haystack_rerank.settings import StoreSettings
 
@@ -666,9 +666,18 @@ def test_stopped_before_a_batch_degrade_answers_raise_fails_after_bounded_retrie
     assert connection.attempts == ["ConnectionError"] * 3 * 2 * len(QUERIES)
 
 
-def test_after_a_restart_the_next_query_uses_both_legs(node, vectors, text_embedder):
-    node.stop()
-    retriever = opensearch_hybrid(node, vectors, text_embedder, "degrade", timeout=2)
+def test_after_a_restart_the_next_query_uses_both_legs(running, vectors, text_embedder):
+    retriever = opensearch_hybrid(running, vectors, text_embedder, "degrade", timeout=2)
+    assert_both_legs(retriever.run(query=QUERIES[0]))
+    running.stop()
     assert_dense_only(retriever.run(query=QUERIES[0]), "Connection refused")
-    node.start()
+    fresh = OpenSearchStore(hosts=running.url, index=f"{FAULT_INDEX}_fresh", max_retries=0)
+    with pytest.raises(ServiceUnavailableError, match="Connection refused"):
+        fresh.count_documents()  # first use while the node is down
+
+    running.start()
     assert_both_legs(retriever.run(query=QUERIES[0]))  # same retriever, same client: it reconnects
+    fresh.write_documents(DOCUMENTS)  # the index is created now, with the english analysis of OpenSearchStore
+    mappings = running.client().indices.get_mapping(index=fresh._index)[fresh._index]["mappings"]
+    running.client().indices.delete(index=fresh._index)
+    assert mappings["properties"]["content"]["analyzer"] == "english"

@@ -125,6 +125,15 @@ class OpenSearchStore(OpenSearchDocumentStore):
         data["init_parameters"]["max_retries"] = self._declared_max_retries
         return data
 
+    def _ensure_initialized(self) -> None:
+        try:
+            super()._ensure_initialized()
+        except Exception:
+            # the index was neither checked nor created: start over on the next call, or a write to a node that
+            # was down at first use would let OpenSearch create the index without our mappings
+            self._client = None
+            raise
+
     # the integration's methods, with a clear error when the node does not answer
     _bm25_retrieval = _reports_unavailable(OpenSearchDocumentStore._bm25_retrieval)
     write_documents = _reports_unavailable(OpenSearchDocumentStore.write_documents)
