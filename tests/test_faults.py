@@ -437,7 +437,7 @@ class DisposableNode:
 
 @pytest.fixture(scope="module")
 def node() -> Iterator[DisposableNode]:
-    """The disposable node, started once for the module and always stopped at the end."""
+    """The disposable node holding the small corpus, started once for the module and always stopped at the end."""
     disposable = DisposableNode(FAULT_PORT)
     try:
         disposable.start()
@@ -447,6 +447,10 @@ def node() -> Iterator[DisposableNode]:
             pytest.fail(str(err))
         pytest.skip(str(err))
     try:
+        # the index lives in the node's data folder: it survives the stops and restarts of the tests
+        OpenSearchStore(hosts=disposable.url, index=FAULT_INDEX).write_documents(
+            DOCUMENTS, policy=DuplicatePolicy.OVERWRITE
+        )
         yield disposable
     finally:
         disposable.resume()
@@ -464,14 +468,11 @@ def vectors(document_embedder) -> QdrantStore:
 
 @pytest.fixture
 def running(node: DisposableNode) -> DisposableNode:
-    """The node, running and holding the small corpus."""
+    """The node, running (started again if an earlier test stopped it)."""
     node.resume()
     if not _answers(node):
         node.start()
     node.wait_green()
-    store = OpenSearchStore(hosts=node.url, index=FAULT_INDEX)
-    if store.count_documents() != len(DOCUMENTS):
-        store.write_documents(DOCUMENTS, policy=DuplicatePolicy.OVERWRITE)
     return node
 
 
@@ -666,18 +667,17 @@ def test_stopped_before_a_batch_degrade_answers_raise_fails_after_bounded_retrie
     assert connection.attempts == ["ConnectionError"] * 3 * 2 * len(QUERIES)
 
 
-def test_after_a_restart_the_next_query_uses_both_legs(running, vectors, text_embedder):
-    retriever = opensearch_hybrid(running, vectors, text_embedder, "degrade", timeout=2)
-    assert_both_legs(retriever.run(query=QUERIES[0]))
-    running.stop()
+def test_after_a_restart_the_next_query_uses_both_legs(node, vectors, text_embedder):
+    node.stop()  # already stopped when the tests above ran
+    retriever = opensearch_hybrid(node, vectors, text_embedder, "degrade", timeout=2)
     assert_dense_only(retriever.run(query=QUERIES[0]), "Connection refused")
-    fresh = OpenSearchStore(hosts=running.url, index=f"{FAULT_INDEX}_fresh", max_retries=0)
+    fresh = OpenSearchStore(hosts=node.url, index=f"{FAULT_INDEX}_fresh", max_retries=0)
     with pytest.raises(ServiceUnavailableError, match="Connection refused"):
         fresh.count_documents()  # first use while the node is down
 
-    running.start()
+    node.start()
     assert_both_legs(retriever.run(query=QUERIES[0]))  # same retriever, same client: it reconnects
     fresh.write_documents(DOCUMENTS)  # the index is created now, with the english analysis of OpenSearchStore
-    mappings = running.client().indices.get_mapping(index=fresh._index)[fresh._index]["mappings"]
-    running.client().indices.delete(index=fresh._index)
+    mappings = node.client().indices.get_mapping(index=fresh._index)[fresh._index]["mappings"]
+    node.client().indices.delete(index=fresh._index)
     assert mappings["properties"]["content"]["analyzer"] == "english"
