@@ -12,7 +12,7 @@ from haystack.components.retrievers.in_memory import InMemoryBM25Retriever
 from haystack.document_stores.in_memory import InMemoryDocumentStore
 
 from haystack_rerank import beir, pipelines
-from haystack_rerank.components.embedders import DocumentEmbedder, TextEmbedder
+from haystack_rerank.components.embedders import QUERY_EMBEDDING_THREADS, DocumentEmbedder, TextEmbedder
 from haystack_rerank.components.retrievers import HybridRetriever, QdrantEmbeddingRetriever
 from haystack_rerank.document_stores import QdrantStore
 from haystack_rerank.errors import ConfigurationError
@@ -38,7 +38,7 @@ def build_demo_pipeline(
     vectors = QdrantStore(path=str(data_dir / "qdrant"), index="demo", recreate_index=True)
     retriever = HybridRetriever(
         lexical_retriever=InMemoryBM25Retriever(document_store=lexical),
-        text_embedder=TextEmbedder(),
+        text_embedder=TextEmbedder(threads=QUERY_EMBEDDING_THREADS),
         embedding_retriever=QdrantEmbeddingRetriever(document_store=vectors),
         lexical_top_k=50,
         dense_top_k=50,

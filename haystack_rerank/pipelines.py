@@ -21,7 +21,7 @@ from haystack.document_stores.types import DuplicatePolicy
 from haystack.utils import Secret
 
 from haystack_rerank.cache import MemoryRerankCache
-from haystack_rerank.components.embedders import DocumentEmbedder, TextEmbedder
+from haystack_rerank.components.embedders import QUERY_EMBEDDING_THREADS, DocumentEmbedder, TextEmbedder
 from haystack_rerank.components.rankers import CrossEncoderRanker
 from haystack_rerank.components.readers import ExtractiveAnswerer
 from haystack_rerank.components.retrievers import HybridRetriever, OpenSearchBM25Retriever, QdrantEmbeddingRetriever
@@ -48,7 +48,7 @@ Question: {{ query }}
 def _hybrid_retriever(*, top_k: int, depth: int, on_leg_failure: str, embedding_model: str) -> HybridRetriever:
     return HybridRetriever(
         lexical_retriever=OpenSearchBM25Retriever(document_store=OpenSearchStore()),
-        text_embedder=TextEmbedder(model=embedding_model),
+        text_embedder=TextEmbedder(model=embedding_model, threads=QUERY_EMBEDDING_THREADS),
         embedding_retriever=QdrantEmbeddingRetriever(document_store=QdrantStore()),
         top_k=top_k,
         lexical_top_k=depth,

@@ -8,7 +8,7 @@ from typing import Any
 from haystack.components.retrievers.in_memory import InMemoryBM25Retriever
 from haystack.document_stores.in_memory import InMemoryDocumentStore
 
-from haystack_rerank.components.embedders import TextEmbedder
+from haystack_rerank.components.embedders import QUERY_EMBEDDING_THREADS, TextEmbedder
 from haystack_rerank.components.retrievers import HybridRetriever, OpenSearchBM25Retriever, QdrantEmbeddingRetriever
 from haystack_rerank.document_stores import OpenSearchStore, QdrantStore
 from haystack_rerank.errors import ConfigurationError
@@ -70,7 +70,11 @@ def hybrid_retriever(
     """
     return HybridRetriever(
         lexical_retriever=lexical_retriever(lexical if lexical is not None else lexical_store(settings)),
-        text_embedder=TextEmbedder(model=settings.embedding_model, model_kwargs=settings.embedding_model_kwargs),
+        text_embedder=TextEmbedder(
+            model=settings.embedding_model,
+            model_kwargs=settings.embedding_model_kwargs,
+            threads=QUERY_EMBEDDING_THREADS,
+        ),
         embedding_retriever=QdrantEmbeddingRetriever(
             document_store=vectors if vectors is not None else vector_store(settings)
         ),

@@ -53,3 +53,17 @@ def test_opensearch_settings_come_from_the_environment(opensearch_hosts, unique_
         assert [d.id for d in out] == ["a"]
     finally:
         store.delete_index()
+
+
+def test_concurrent_bm25_queries_reuse_pooled_connections(opensearch_store, caplog):
+    """Eight threads searching at once: every query answers and urllib3 never discards a connection."""
+    import logging
+    from concurrent.futures import ThreadPoolExecutor
+
+    opensearch_store.write_documents([Document(id=str(i), content=f"vitamin d trial number {i}") for i in range(20)])
+    retriever = OpenSearchBM25Retriever(document_store=opensearch_store, top_k=5)
+    with caplog.at_level(logging.WARNING, logger="urllib3"), ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda n: retriever.run(query=f"vitamin trial {n}")["documents"], range(64)))
+    assert all(len(docs) == 5 for docs in answers)
+    assert not [r for r in caplog.records if "pool is full" in r.getMessage()]
+    assert "pool_maxsize" not in opensearch_store.to_dict()["init_parameters"]  # a default, not configuration

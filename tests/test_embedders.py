@@ -53,3 +53,16 @@ def test_threads_round_trip_and_validation() -> None:
     assert TextEmbedder.from_dict(data).threads == 1
     with pytest.raises(ConfigurationError, match="threads got 0"):
         TextEmbedder(threads=0)
+
+
+def test_embedding_dtype_auto_picks_bf16_only_where_the_cpu_has_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from haystack_rerank.components.rankers._inference import bf16_supported
+    from haystack_rerank.settings import StoreSettings
+
+    monkeypatch.delenv("HAYSTACK_RERANK_EMBEDDING_DTYPE", raising=False)
+    expected = {"dtype": "bfloat16"} if bf16_supported() else None
+    assert StoreSettings().embedding_model_kwargs == expected
+    assert StoreSettings(embedding_dtype="float32").embedding_model_kwargs is None
+    monkeypatch.setenv("HAYSTACK_RERANK_EMBEDDING_DTYPE", "fp8")
+    with pytest.raises(ConfigurationError, match="HAYSTACK_RERANK_EMBEDDING_DTYPE.*'fp8'"):
+        StoreSettings().embedding_model_kwargs  # noqa: B018

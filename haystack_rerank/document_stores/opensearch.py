@@ -56,6 +56,8 @@ def _reports_unavailable(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+DEFAULT_POOL_MAXSIZE = 10  # concurrent requests per host that reuse an open connection
+
 class OpenSearchStore(OpenSearchDocumentStore):
     """
     An `OpenSearchDocumentStore` whose `hosts` and `index`, when not given, come from `OPENSEARCH_HOSTS`
@@ -93,12 +95,16 @@ class OpenSearchStore(OpenSearchDocumentStore):
         """
         :param timeout: Seconds per request; `None` reads `OPENSEARCH_TIMEOUT` (default 30).
         :param max_retries: Retries of a failed request; `None` reads `OPENSEARCH_MAX_RETRIES` (default 3).
-        :param kwargs: Any other `opensearchpy.OpenSearch` option, e.g. `retry_on_timeout=True`.
+        :param kwargs: Any other `opensearchpy.OpenSearch` option, e.g. `retry_on_timeout=True`. `pool_maxsize`
+            (connections kept open per host) defaults to 10 so concurrent queries reuse connections; the client's
+            own default keeps one and opens a new connection for every concurrent request.
         """
         self._declared_hosts = hosts
         self._declared_index = index
         self._declared_timeout = timeout
         self._declared_max_retries = max_retries
+        self._declared_pool_maxsize = "pool_maxsize" in kwargs
+        kwargs.setdefault("pool_maxsize", DEFAULT_POOL_MAXSIZE)
         timeout = check_timeout("timeout", timeout) if timeout is not None else opensearch_timeout_from_env()
         max_retries = (
             check_retries("max_retries", max_retries) if max_retries is not None else opensearch_max_retries_from_env()
@@ -123,6 +129,8 @@ class OpenSearchStore(OpenSearchDocumentStore):
         data["init_parameters"]["index"] = self._declared_index
         data["init_parameters"]["timeout"] = self._declared_timeout
         data["init_parameters"]["max_retries"] = self._declared_max_retries
+        if not self._declared_pool_maxsize:
+            data["init_parameters"].pop("pool_maxsize", None)
         return data
 
     def _ensure_initialized(self) -> None:

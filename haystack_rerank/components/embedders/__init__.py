@@ -1,3 +1,7 @@
-from haystack_rerank.components.embedders.sentence_transformers import DocumentEmbedder, TextEmbedder
+from haystack_rerank.components.embedders.sentence_transformers import (
+    QUERY_EMBEDDING_THREADS,
+    DocumentEmbedder,
+    TextEmbedder,
+)
 
-__all__ = ["DocumentEmbedder", "TextEmbedder"]
+__all__ = ["QUERY_EMBEDDING_THREADS", "DocumentEmbedder", "TextEmbedder"]

@@ -19,6 +19,10 @@ from haystack_rerank.models import DEFAULT_EMBEDDING_MODEL, resolve_model
 
 _WARM_UP_LOCK = threading.Lock()
 
+# What the shipped pipelines use for query embedding: a ~12-token query gains nothing from more threads, and one
+# thread leaves the other cores to the BM25 leg running at the same time (BENCHMARKS.md, "Hybrid retrieval").
+QUERY_EMBEDDING_THREADS = 1
+
 
 @contextmanager
 def torch_threads(threads: int | None) -> Iterator[None]:
