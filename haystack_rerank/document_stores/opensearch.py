@@ -58,6 +58,7 @@ def _reports_unavailable(method: F) -> F:
 
 DEFAULT_POOL_MAXSIZE = 10  # concurrent requests per host that reuse an open connection
 
+
 class OpenSearchStore(OpenSearchDocumentStore):
     """
     An `OpenSearchDocumentStore` whose `hosts` and `index`, when not given, come from `OPENSEARCH_HOSTS`

@@ -67,8 +67,7 @@ def write_model_card(output_dir: str | Path, summary: dict[str, Any]) -> Path:
         f"- Negatives: {config['num_negatives']} per query, sampled (seed {config['seed']}) from the top "
         f"{config['negatives_top_k']} of `{config['first_stage_run'] or 'a TF-IDF run over the corpus'}` "
         "minus the judged positives.",
-        "- Self-supervised title -> abstract queries from the corpus: "
-        f"{summary.get('title_pair_queries', 0)}.",
+        f"- Self-supervised title -> abstract queries from the corpus: {summary.get('title_pair_queries', 0)}.",
         f"- Model selection: split `{config['eval_split']}` (never trained on), reranking the top "
         f"{config['eval_top_k']} of `{config['eval_run'] or 'a TF-IDF run'}` "
         f"for {config['eval_queries']} queries.",

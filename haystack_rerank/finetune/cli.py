@@ -30,25 +30,17 @@ def finetune_command(  # noqa: PLR0913 - one option per training knob, as on the
     base_model: Annotated[str, typer.Option(help="Hub name or folder of the starting model.")] = (
         "sentence-transformers/all-MiniLM-L6-v2"
     ),
-    loss: Annotated[
-        Loss, typer.Option(help="listwise: softmax over positive + hard negatives; bce: pointwise.")
-    ] = (Loss.listwise),
+    loss: Annotated[Loss, typer.Option(help="listwise: softmax over positive + hard negatives; bce: pointwise.")] = (
+        Loss.listwise
+    ),
     num_negatives: Annotated[int, typer.Option(min=1, help="Hard negatives per query.")] = 7,
-    negatives_top_k: Annotated[
-        int, typer.Option(min=1, help="Sample negatives from this many top ranks.")
-    ] = 30,
-    title_pairs: Annotated[
-        int, typer.Option(min=0, help="Extra self-supervised title -> abstract queries.")
-    ] = 0,
+    negatives_top_k: Annotated[int, typer.Option(min=1, help="Sample negatives from this many top ranks.")] = 30,
+    title_pairs: Annotated[int, typer.Option(min=0, help="Extra self-supervised title -> abstract queries.")] = 0,
     epochs: Annotated[float, typer.Option(help="Training epochs (ignored when --max-steps > 0).")] = 1.0,
     max_steps: Annotated[int, typer.Option(help="Stop after this many steps (-1: use --epochs).")] = -1,
-    batch_size: Annotated[
-        int, typer.Option(min=1, help="Rows per step (a listwise row = 1 + negatives pairs).")
-    ] = 4,
+    batch_size: Annotated[int, typer.Option(min=1, help="Rows per step (a listwise row = 1 + negatives pairs).")] = 4,
     learning_rate: Annotated[float, typer.Option(help="Peak learning rate of the encoder.")] = 5e-5,
-    head_learning_rate: Annotated[
-        float, typer.Option(help="Learning rate of the new pooler + classifier.")
-    ] = 1e-3,
+    head_learning_rate: Annotated[float, typer.Option(help="Learning rate of the new pooler + classifier.")] = 1e-3,
     warmup_ratio: Annotated[float, typer.Option(help="Linear warm-up share of the steps.")] = 0.1,
     max_length: Annotated[int, typer.Option(min=8, help="Tokens per (query, document) pair.")] = 192,
     reinit_pooler: Annotated[
@@ -57,9 +49,7 @@ def finetune_command(  # noqa: PLR0913 - one option per training knob, as on the
     bf16: Annotated[bool, typer.Option(help="bf16 autocast on CPU.")] = True,
     seed: Annotated[int, typer.Option(help="Seed for negatives, data order and the head init.")] = 42,
     eval_split: Annotated[str, typer.Option(help="Held-out split for model selection ('' = none).")] = "dev",
-    eval_run: Annotated[
-        Path | None, typer.Option(help="TREC run of the eval split whose top-k is reranked.")
-    ] = None,
+    eval_run: Annotated[Path | None, typer.Option(help="TREC run of the eval split whose top-k is reranked.")] = None,
     eval_queries: Annotated[int, typer.Option(min=1, help="Eval queries used during training.")] = 50,
     eval_top_k: Annotated[int, typer.Option(min=1, help="Candidates reranked per eval query.")] = 20,
     eval_steps: Annotated[
@@ -69,9 +59,7 @@ def finetune_command(  # noqa: PLR0913 - one option per training knob, as on the
         int | None, typer.Option(help="Use only the first N training queries (a slice).")
     ] = None,
     threads: Annotated[int, typer.Option(min=0, help="torch threads (0 = torch's default).")] = 1,
-    keep_checkpoints: Annotated[
-        bool, typer.Option(help="Keep OUTPUT_DIR/checkpoints after training.")
-    ] = False,
+    keep_checkpoints: Annotated[bool, typer.Option(help="Keep OUTPUT_DIR/checkpoints after training.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary instead of text.")] = False,
 ) -> None:
     """Fine-tune a cross-encoder on a BEIR split with hard negatives; keep the best dev checkpoint."""

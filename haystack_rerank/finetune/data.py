@@ -33,9 +33,7 @@ class SplitData:
         self.positives = {qid: docs for qid, docs in self.positives.items() if docs}
 
 
-def load_split(
-    dataset_dir: str | Path, split: str, corpus: dict[str, tuple[str, str]] | None = None
-) -> SplitData:
+def load_split(dataset_dir: str | Path, split: str, corpus: dict[str, tuple[str, str]] | None = None) -> SplitData:
     """Read `corpus.jsonl`, `queries_<split>.jsonl` (or `queries.jsonl`) and `qrels/<split>.tsv`."""
     dataset_dir = Path(dataset_dir)
     if corpus is None:
@@ -121,9 +119,7 @@ def title_queries(
     abstract. Returns (queries, qrels) keyed `title:<doc id>`; the abstract is then shown without its title.
     """
     excluded = set(exclude)
-    eligible = sorted(
-        d for d, (title, text) in corpus.items() if title.strip() and text.strip() and d not in excluded
-    )
+    eligible = sorted(d for d, (title, text) in corpus.items() if title.strip() and text.strip() and d not in excluded)
     chosen = random.Random(seed).sample(eligible, min(count, len(eligible)))
     queries = {f"title:{d}": corpus[d][0].strip() for d in chosen}
     qrels = {f"title:{d}": {d: 1} for d in chosen}

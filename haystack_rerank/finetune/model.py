@@ -7,9 +7,7 @@ from typing import Any
 from torch import nn
 
 
-def build_cross_encoder(
-    base_model: str, *, max_length: int, reinit_pooler: bool = True, seed: int = 42
-) -> Any:
+def build_cross_encoder(base_model: str, *, max_length: int, reinit_pooler: bool = True, seed: int = 42) -> Any:
     """
     `CrossEncoder(base_model, num_labels=1)` with a head that can learn quickly.
 
@@ -41,9 +39,7 @@ def reinitialise_head(hf_model: Any, *, seed: int = 42) -> None:
         base = getattr(hf_model, hf_model.base_model_prefix, None)
         pooler = getattr(base, "pooler", None)
         if pooler is not None and hasattr(pooler, "dense"):
-            pooler.dense.weight.copy_(
-                torch.eye(pooler.dense.weight.shape[0], dtype=pooler.dense.weight.dtype)
-            )
+            pooler.dense.weight.copy_(torch.eye(pooler.dense.weight.shape[0], dtype=pooler.dense.weight.dtype))
             pooler.dense.bias.zero_()
         classifier = hf_model.classifier
         linear = classifier if isinstance(classifier, nn.Linear) else classifier.out_proj
@@ -54,9 +50,7 @@ def reinitialise_head(hf_model: Any, *, seed: int = 42) -> None:
 def head_parameter_names(hf_model: Any) -> list[str]:
     """Names (as in `named_parameters()`) of the pooler and classifier parameters: the new head."""
     return [
-        name
-        for name, _ in hf_model.named_parameters()
-        if ".pooler." in f".{name}" or name.startswith("classifier")
+        name for name, _ in hf_model.named_parameters() if ".pooler." in f".{name}" or name.startswith("classifier")
     ]
 
 
@@ -76,6 +70,4 @@ def listwise_loss(model: Any, *, in_batch_negatives: int = 0) -> nn.Module:
                 return iter(())
             return super().get_in_batch_negatives(anchors, candidates)
 
-    return HardNegativesRankingLoss(
-        model, num_negatives=in_batch_negatives, scale=1.0, activation_fn=nn.Identity()
-    )
+    return HardNegativesRankingLoss(model, num_negatives=in_batch_negatives, scale=1.0, activation_fn=nn.Identity())

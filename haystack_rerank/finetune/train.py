@@ -118,9 +118,7 @@ def _validate(config: FinetuneConfig) -> None:
     if config.loss not in LOSSES:
         raise ConfigurationError(f"finetune loss={config.loss!r}; choose one of {', '.join(LOSSES)}.")
     if config.eval_split is not None and config.eval_split == config.split:
-        raise ConfigurationError(
-            f"eval_split={config.eval_split!r} is the training split; pick a held-out split."
-        )
+        raise ConfigurationError(f"eval_split={config.eval_split!r} is the training split; pick a held-out split.")
     for name in ("num_negatives", "negatives_top_k", "batch_size", "max_length", "logging_steps"):
         if getattr(config, name) < 1:
             raise ConfigurationError(f"finetune {name}={getattr(config, name)!r}; it must be >= 1.")
@@ -149,9 +147,7 @@ def _run(config: FinetuneConfig) -> FinetuneResult:  # noqa: PLR0915 - one linea
     # -- data ------------------------------------------------------------------------------------------
     train = ftdata.load_split(config.dataset_dir, config.split)
     evaluation = (
-        ftdata.load_split(config.dataset_dir, config.eval_split, corpus=train.corpus)
-        if config.eval_split
-        else None
+        ftdata.load_split(config.dataset_dir, config.eval_split, corpus=train.corpus) if config.eval_split else None
     )
     train_qids = sorted(train.positives)
     if config.max_train_queries:
@@ -207,9 +203,7 @@ def _run(config: FinetuneConfig) -> FinetuneResult:  # noqa: PLR0915 - one linea
     else:
         rows = ftdata.pointwise_rows(queries, positives, negatives, train.corpus, hide_title=hidden)
     if not rows:
-        raise ConfigurationError(
-            "finetune built no training rows: check the split, its qrels and the first-stage run."
-        )
+        raise ConfigurationError("finetune built no training rows: check the split, its qrels and the first-stage run.")
     dataset = Dataset.from_list(rows)
     used_query_ids = sorted({qid for qid in train_qids if negatives.get(qid) or config.loss == "bce"})
 
@@ -296,9 +290,7 @@ def _run(config: FinetuneConfig) -> FinetuneResult:  # noqa: PLR0915 - one linea
     eval_history = [
         {
             "step": int(entry["step"]),
-            **{
-                k: float(v) for k, v in entry.items() if k.startswith("eval_") and isinstance(v, (int, float))
-            },
+            **{k: float(v) for k, v in entry.items() if k.startswith("eval_") and isinstance(v, (int, float))},
         }
         for entry in history
         if metric_name and metric_name in entry
@@ -310,9 +302,7 @@ def _run(config: FinetuneConfig) -> FinetuneResult:  # noqa: PLR0915 - one linea
         (output_dir / stale).unlink(missing_ok=True)
     model.save_pretrained(str(output_dir))
     (output_dir / TRAINING_QUERIES_FILE).write_text(
-        json.dumps(
-            {"dataset": str(config.dataset_dir), "split": config.split, "query_ids": used_query_ids}, indent=1
-        )
+        json.dumps({"dataset": str(config.dataset_dir), "split": config.split, "query_ids": used_query_ids}, indent=1)
         + "\n",
         encoding="utf-8",
     )
@@ -346,9 +336,7 @@ def _pair_count(rows: list[dict[str, Any]]) -> int:
     return sum(len([key for key in row if key != "query" and key != "label"]) for row in rows)
 
 
-def _check_no_eval_queries(
-    train: ftdata.SplitData, train_qids: list[str], evaluation: ftdata.SplitData
-) -> None:
+def _check_no_eval_queries(train: ftdata.SplitData, train_qids: list[str], evaluation: ftdata.SplitData) -> None:
     shared_ids = set(train_qids) & set(evaluation.queries)
     eval_texts = {text.strip().lower() for text in evaluation.queries.values()}
     shared_texts = [qid for qid in train_qids if train.queries[qid].strip().lower() in eval_texts]
