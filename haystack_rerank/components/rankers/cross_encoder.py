@@ -30,6 +30,13 @@ from haystack_rerank.components.rankers._scoring import (
     min_max_normalise,
     sigmoid,
 )
+from haystack_rerank.components.rankers._windows import (
+    BEST_WINDOW_META_KEY,
+    LONG_DOCUMENT_STRATEGIES,
+    WindowSettings,
+    aggregate_plan,
+    plan_windows,
+)
 from haystack_rerank.errors import ConfigurationError
 from haystack_rerank.models import resolve_model
 
@@ -63,6 +70,12 @@ class CrossEncoderRanker:
     - `cache_bypassed`: cache operations that failed and were skipped,
     - `model_scored`, `batches`, `model_seconds`: pairs sent to the model, forward batches, and the
       time spent in `CrossEncoder.predict`.
+
+    With `long_documents="windows"`, a document longer than a window is scored by windows (see the parameters);
+    the cache and model counts above then count windows, `meta` adds `windows` (pairs formed) and
+    `windows_capped` (documents cut at `max_windows`), and every scored document gets
+    `meta["best_window"]`: `{"index", "start", "end", "windows", "capped"}`, the character span in `content`
+    of the window that decided its score, where a reader can start.
 
     ### Usage example
 
@@ -102,6 +115,13 @@ class CrossEncoderRanker:
         model_kwargs: dict[str, Any] | None = None,
         tokenizer_kwargs: dict[str, Any] | None = None,
         threads: int | None = None,
+        long_documents: Literal["truncate", "windows"] = "truncate",
+        window_tokens: int | None = None,
+        window_overlap: int = 32,
+        max_windows: int = 8,
+        window_aggregation: Literal["max", "first_k_mean", "first_over_threshold"] = "max",
+        window_first_k: int = 3,
+        window_threshold: float | None = None,
     ) -> None:
         """
         Create the ranker; nothing is loaded until `warm_up()` (or the first `run`).
@@ -138,6 +158,22 @@ class CrossEncoderRanker:
         :param tokenizer_kwargs: Passed to the tokenizer (sentence-transformers `processor_kwargs`).
         :param threads: CPU threads for the forward pass (torch: process-wide `torch.set_num_threads`;
             OpenVINO: per model). None keeps the library default.
+        :param long_documents: "truncate" reads the first `max_length` tokens of each pair; "windows" splits a
+            longer document into overlapping token windows, scores every window (batched with the windows of all
+            candidates, each cached under its own text) and aggregates them with `window_aggregation`. A document
+            that fits is one window, scored exactly as with "truncate".
+        :param window_tokens: Document tokens per window; None fills `max_length` after the query and special
+            tokens (computed per query).
+        :param window_overlap: Tokens shared by neighbouring windows, so a passage cut at a boundary is read whole
+            in one of them (reduced to half a window when a long query leaves small windows).
+        :param max_windows: At most this many windows per document, from its start; a document with more text
+            gets `meta["best_window"]["capped"] = True` and counts in the run's `meta["windows_capped"]`.
+        :param window_aggregation: "max" (the best window), "first_k_mean" (mean logit of the first
+            `window_first_k` windows: favours documents relevant from their start) or "first_over_threshold" (the
+            first window, in document order, scoring at least `window_threshold`; the best window when none does).
+        :param window_first_k: Windows averaged by "first_k_mean".
+        :param window_threshold: Threshold of "first_over_threshold", on the returned score scale (a probability
+            with `scale_score=True`).
         :raises ConfigurationError: A parameter has a value that cannot work; the message names the fix.
         """
         self.model = str(model) if isinstance(model, Path) else model
@@ -160,6 +196,13 @@ class CrossEncoderRanker:
         self.model_kwargs = model_kwargs
         self.tokenizer_kwargs = tokenizer_kwargs
         self.threads = threads
+        self.long_documents = long_documents
+        self.window_tokens = window_tokens
+        self.window_overlap = window_overlap
+        self.max_windows = max_windows
+        self.window_aggregation = window_aggregation
+        self.window_first_k = window_first_k
+        self.window_threshold = window_threshold
         self._validate_params()
 
         self._cross_encoder: Any = None
@@ -229,6 +272,19 @@ class CrossEncoderRanker:
         for name in ("model_kwargs", "tokenizer_kwargs"):
             if getattr(self, name) is not None and not isinstance(getattr(self, name), dict):
                 fail(name, getattr(self, name), "it must be a dict or None.")
+        if self.long_documents not in LONG_DOCUMENT_STRATEGIES:
+            fail("long_documents", self.long_documents, f"choose one of {', '.join(LONG_DOCUMENT_STRATEGIES)}.")
+        self._window_settings().validate(self.scale_score)
+
+    def _window_settings(self) -> WindowSettings:
+        return WindowSettings(
+            tokens=self.window_tokens,
+            overlap=self.window_overlap,
+            max_windows=self.max_windows,
+            aggregation=self.window_aggregation,
+            first_k=self.window_first_k,
+            threshold=self.window_threshold,
+        )
 
     # -- loading ---------------------------------------------------------------------------------------
 
@@ -391,7 +447,11 @@ class CrossEncoderRanker:
             "batches": 0,
             "model_seconds": 0.0,
         }
-        logits = self._logits(query, scorable, meta) if scorable else []
+        windows: list[dict[str, Any]] | None = None
+        if scorable and self.long_documents == "windows":
+            logits, windows = self._window_logits(query, scorable, meta)
+        else:
+            logits = self._logits(query, scorable, meta) if scorable else []
 
         scores = [sigmoid(logit) if self.scale_score else logit for logit in logits]
         relevance = max(scores, default=None)  # the cross-encoder's own best score, before interpolation
@@ -410,7 +470,7 @@ class CrossEncoderRanker:
             )
         if score_threshold is not None:
             order = [index for index in order if scores[index] >= score_threshold]
-        ranked = [_rescored(scorable[index][0], scores[index]) for index in order]
+        ranked = [_rescored(scorable[index][0], scores[index], windows and windows[index]) for index in order]
         ranked.extend(_rescored(doc, None) for doc in unscorable)
         return {"documents": ranked[:top_k], "meta": meta}
 
@@ -441,6 +501,24 @@ class CrossEncoderRanker:
                         meta["cache_bypassed"] += int(self.cache.safe_set_many(written))
                         self._cache_writes += 1
         return [float(logit) for logit in logits]  # type: ignore[arg-type]  # all filled above
+
+    def _window_logits(
+        self, query: str, scorable: list[tuple[Document, str]], meta: dict[str, Any]
+    ) -> tuple[list[float], list[dict[str, Any]]]:
+        """Aggregated logits of long documents: all candidates' windows scored (and cached) as one set of pairs."""
+        if self._cross_encoder is None:
+            self.warm_up()
+        tokenizer = getattr(self._cross_encoder, "tokenizer", None)
+        if tokenizer is None or not getattr(tokenizer, "is_fast", False):
+            msg = f"CrossEncoderRanker long_documents='windows' needs a fast tokenizer; {self.model!r} has none."
+            raise ConfigurationError(msg)
+        settings = self._window_settings()
+        plan = plan_windows(tokenizer, query, scorable, settings, self._cross_encoder.max_length)
+        unit_logits = self._logits(query, plan.units, meta)
+        prefix = [len(text) - len(doc.content or "") for doc, text in scorable]
+        meta["windows"] = len(plan.units)
+        meta["windows_capped"] = sum(plan.capped)
+        return aggregate_plan(plan, unit_logits, settings, self.scale_score, prefix)
 
     def _read_cache(self, keys: list[str], wanted: Any, logits: list[float | None], meta: dict[str, Any]) -> list[int]:
         """Fill `logits` at the `wanted` indexes from the cache; count hits and misses; return the misses."""
@@ -490,6 +568,13 @@ class CrossEncoderRanker:
             model_kwargs=copy.deepcopy(self.model_kwargs),  # serialised in place below
             tokenizer_kwargs=self.tokenizer_kwargs,
             threads=self.threads,
+            long_documents=self.long_documents,
+            window_tokens=self.window_tokens,
+            window_overlap=self.window_overlap,
+            max_windows=self.max_windows,
+            window_aggregation=self.window_aggregation,
+            window_first_k=self.window_first_k,
+            window_threshold=self.window_threshold,
         )
         if data["init_parameters"]["model_kwargs"] is not None:
             serialize_hf_model_kwargs(data["init_parameters"]["model_kwargs"])
@@ -532,8 +617,11 @@ def _deduplicate(documents: list[Document]) -> list[Document]:
     return list(best.values())  # dict order = first-occurrence order
 
 
-def _rescored(doc: Document, score: float | None) -> Document:
-    return replace(doc, score=score, meta={**(doc.meta or {}), RETRIEVAL_SCORE_META_KEY: doc.score})
+def _rescored(doc: Document, score: float | None, best_window: dict[str, Any] | None = None) -> Document:
+    meta = {**(doc.meta or {}), RETRIEVAL_SCORE_META_KEY: doc.score}
+    if best_window:
+        meta[BEST_WINDOW_META_KEY] = best_window
+    return replace(doc, score=score, meta=meta)
 
 
 def _model_fingerprint(cross_encoder: Any, location: str) -> str:
