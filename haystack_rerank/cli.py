@@ -14,12 +14,14 @@ from typing import Annotated, Any
 import typer
 from tqdm.auto import tqdm
 
+from haystack_rerank.adapt.cli import adapt_command
 from haystack_rerank.errors import HaystackRerankError
 from haystack_rerank.finetune.cli import finetune_command
 from haystack_rerank.models import STARTER_RERANK_MODEL
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 app.command("finetune")(finetune_command)
+app.command("adapt")(adapt_command)
 logger = logging.getLogger("haystack_rerank")
 
 

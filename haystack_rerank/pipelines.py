@@ -45,11 +45,13 @@ Question: {{ query }}
 """
 
 
-def _hybrid_retriever(*, top_k: int, depth: int, on_leg_failure: str, embedding_model: str) -> HybridRetriever:
+def _hybrid_retriever(
+    *, top_k: int, depth: int, on_leg_failure: str, embedding_model: str, collection: str | None = None
+) -> HybridRetriever:
     return HybridRetriever(
         lexical_retriever=OpenSearchBM25Retriever(document_store=OpenSearchStore()),
         text_embedder=TextEmbedder(model=embedding_model, threads=QUERY_EMBEDDING_THREADS),
-        embedding_retriever=QdrantEmbeddingRetriever(document_store=QdrantStore()),
+        embedding_retriever=QdrantEmbeddingRetriever(document_store=QdrantStore(index=collection)),
         top_k=top_k,
         lexical_top_k=depth,
         dense_top_k=depth,
@@ -123,15 +125,21 @@ def hybrid_rerank(
     low_confidence_threshold: float | None = 0.1,  # chosen on dev: BENCHMARKS.md
     embedding_model: str = DEFAULT_EMBEDDING_MODEL,
     retriever: HybridRetriever | None = None,
+    collection: str | None = None,
 ) -> Pipeline:
     """
     query → hybrid retrieval of `rerank_depth` candidates → cross-encoder → top `top_k`.
 
-    Pass `retriever` to use other stores (e.g. the embedded ones of the demo) in the same pipeline shape.
+    Pass `retriever` to use other stores (e.g. the embedded ones of the demo) in the same pipeline shape;
+    `collection` names the Qdrant collection in the file (else `QDRANT_COLLECTION` is read at load time).
     """
     if retriever is None:
         retriever = _hybrid_retriever(
-            top_k=rerank_depth, depth=depth, on_leg_failure=on_leg_failure, embedding_model=embedding_model
+            top_k=rerank_depth,
+            depth=depth,
+            on_leg_failure=on_leg_failure,
+            embedding_model=embedding_model,
+            collection=collection,
         )
     else:
         retriever.top_k = rerank_depth

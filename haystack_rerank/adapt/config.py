@@ -1,0 +1,96 @@
+"""Every knob of `haystack-rerank adapt`, with its default, in one dataclass (written to the model cards)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from haystack_rerank.adapt.pseudo_queries import STRATEGIES
+from haystack_rerank.errors import ConfigurationError
+from haystack_rerank.models import DEFAULT_EMBEDDING_MODEL, STARTER_RERANK_MODEL
+
+STUDENTS = ("cross-encoder", "bi-encoder")
+MIN_DOCUMENTS = 50  # fewer passages than this cannot give a held-out slice and enough distinct queries
+
+
+@dataclass
+class AdaptConfig:
+    """
+    Knobs of `adapt`. The defaults were set before looking at any evaluation split: temperature, margin and
+    list size follow the distillation literature (listwise KD over ~8 candidates), step counts fit a CPU
+    budget of well under an hour on 2 cores.
+    """
+
+    corpus: str
+    output_dir: str
+    teacher_model: str = STARTER_RERANK_MODEL
+    # the teacher ensemble: alpha * sigmoid(cross-encoder) + (1 - alpha) * min-max(first stage); None = alone
+    teacher_alpha: float | None = 0.5
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL
+    pseudo_queries: int = 1200
+    strategies: tuple[str, ...] = STRATEGIES
+    held_out_fraction: float = 0.1
+    labelled_dataset: str | None = None  # a BEIR folder whose qrels/<labelled_split>.tsv labels some queries
+    labelled_split: str = "train"
+    eval_dataset: str | None = None  # a BEIR folder and split used only to report before/after
+    eval_split: str = "dev"
+    depth: int = 20  # hybrid candidates per query, scored by the teacher
+    list_size: int = 8  # positive + negatives per training list
+    temperature: float = 0.1  # teacher scores (in [0, 1]) / temperature = the student's target logits
+    margin: float = 0.05  # a non-positive scored within this of the positive is a suspected false negative
+    max_positive_rank: int = 5  # drop a query whose positive the teacher ranks below this
+    students: tuple[str, ...] = STUDENTS
+    student_layers: int | None = None  # keep only the first n layers of the cross-encoder student (cascade)
+    cross_encoder_steps: int = 300
+    cross_encoder_batch_size: int = 4
+    cross_encoder_learning_rate: float = 2e-5
+    bi_encoder_steps: int = 300
+    bi_encoder_batch_size: int = 16
+    bi_encoder_learning_rate: float = 2e-5
+    bi_encoder_ways: int = 4  # positive + 3 negatives per KL row
+    max_length: int = 192
+    eval_depth: int = 50
+    seed: int = 42
+    threads: int | None = None
+    progress_bar: bool = True
+    command: str | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        self.strategies = tuple(self.strategies)
+        self.students = tuple(self.students)
+        unknown = [s for s in self.students if s not in STUDENTS]
+        if unknown:
+            msg = f"adapt students got {unknown!r}; choose from {', '.join(STUDENTS)}."
+            raise ConfigurationError(msg)
+        positive = (
+            "pseudo_queries",
+            "depth",
+            "list_size",
+            "max_positive_rank",
+            "cross_encoder_steps",
+            "cross_encoder_batch_size",
+            "bi_encoder_steps",
+            "bi_encoder_batch_size",
+            "max_length",
+            "eval_depth",
+        )
+        for name in positive:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                msg = f"adapt {name} got {value!r}; it must be a positive integer."
+                raise ConfigurationError(msg)
+        if self.list_size < 3 or self.bi_encoder_ways < 3 or self.bi_encoder_ways > self.list_size:
+            msg = (
+                f"adapt list_size={self.list_size}, bi_encoder_ways={self.bi_encoder_ways}: a list needs a positive "
+                "and at least 2 negatives (>= 3), and bi_encoder_ways must be in 3..list_size."
+            )
+            raise ConfigurationError(msg)
+        if self.teacher_alpha is not None and not 0.0 <= self.teacher_alpha <= 1.0:
+            msg = f"adapt teacher_alpha got {self.teacher_alpha!r}; use a weight in [0, 1], or None for the CE alone."
+            raise ConfigurationError(msg)
+        for name in ("temperature", "margin"):
+            if getattr(self, name) < 0 or (name == "temperature" and self.temperature == 0):
+                msg = f"adapt {name} got {getattr(self, name)!r}; it must be > 0 (temperature) or >= 0 (margin)."
+                raise ConfigurationError(msg)
+
+    def as_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -1,0 +1,104 @@
+"""
+The package's own stores, retrievers and rankers, as `adapt` uses them.
+
+The new bi-encoder's vectors go to a collection of their own, named after the model's weights
+(`<collection>-bi-<fingerprint>`): old and new vectors never mix in one collection, the old collection keeps
+serving until the new pipeline files are used, and an interrupted re-index is completed by running `adapt`
+again (writes overwrite by id; the count check at the end proves both stores hold the corpus).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from haystack import Document
+
+from haystack_rerank.settings import StoreSettings
+
+
+class AdaptStores:
+    def __init__(self, settings: StoreSettings, *, progress_bar: bool = True) -> None:
+        self.settings = settings
+        self.progress_bar = progress_bar
+        self._lexical: Any = None
+        self._vectors: dict[str, Any] = {}
+
+    @property
+    def collection(self) -> str:
+        return self.settings.collection
+
+    def _open(self, collection: str, embedding_model: str) -> tuple[Any, Any]:
+        from haystack_rerank import stores
+
+        settings = replace(self.settings, collection=collection, embedding_model=embedding_model)
+        if self._lexical is None:
+            self._lexical = stores.lexical_store(settings)
+        if collection not in self._vectors:
+            self._vectors[collection] = stores.vector_store(settings)
+        return self._lexical, self._vectors[collection]
+
+    def ensure_indexed(self, corpus: dict[str, tuple[str, str]], *, embedding_model: str | None = None) -> None:
+        """Index `corpus` in the configured index and collection unless both already hold exactly its ids."""
+        self._index(corpus, self.collection, embedding_model or self.settings.embedding_model)
+
+    def reindex(self, corpus: dict[str, tuple[str, str]], embedding_model: str) -> str:
+        """Embed `corpus` with `embedding_model` into its own collection; returns the collection's name."""
+        from haystack_rerank.adapt.run import fingerprint
+
+        collection = f"{self.collection}-bi-{fingerprint(Path(embedding_model))}"
+        self._index(corpus, collection, embedding_model)
+        return collection
+
+    def _index(self, corpus: dict[str, tuple[str, str]], collection: str, embedding_model: str) -> None:
+        from haystack_rerank.components.embedders import DocumentEmbedder
+        from haystack_rerank.indexing import index_documents, save_lexical_store
+
+        lexical, vectors = self._open(collection, embedding_model)
+        if _holds_exactly(lexical, corpus) and _holds_exactly(vectors, corpus):
+            return
+        documents = [
+            Document(id=doc_id, content=text, meta={"title": title} if title else {})
+            for doc_id, (title, text) in corpus.items()
+        ]
+        settings = replace(self.settings, embedding_model=embedding_model)
+        index_documents(
+            documents,
+            embedder=DocumentEmbedder(
+                model=embedding_model, progress_bar=False, model_kwargs=settings.embedding_model_kwargs
+            ),
+            lexical_store=lexical,
+            vector_store=vectors,
+            progress_bar=self.progress_bar,
+        )
+        save_lexical_store(lexical, settings.memory_bm25_file)
+
+    def retriever(self, embedding_model: str, collection: str, *, top_k: int = 100) -> Any:
+        from haystack_rerank import stores
+
+        lexical, vectors = self._open(collection, embedding_model)
+        settings = replace(self.settings, collection=collection, embedding_model=embedding_model)
+        retriever = stores.hybrid_retriever(settings, lexical=lexical, vectors=vectors, top_k=top_k)
+        retriever.warm_up()
+        return retriever
+
+    def ranker(self, model: str, *, alpha: float | None, disk_cache: Path | None = None, cache: Any = None) -> Any:
+        """The shipped reranker configuration for `model`; the documents it gets carry their text in `content`."""
+        from haystack_rerank.cache import DiskRerankCache
+        from haystack_rerank.pipelines import cross_encoder_ranker
+
+        ranker = cross_encoder_ranker(model=model, top_k=1000, alpha=alpha)
+        if disk_cache is not None:
+            ranker.cache = DiskRerankCache(path=str(disk_cache))
+        elif cache is not None:
+            ranker.cache = cache
+        ranker.warm_up()
+        return ranker
+
+
+def _holds_exactly(store: Any, corpus: dict[str, tuple[str, str]]) -> bool:
+    if store.count_documents() != len(corpus):
+        return False
+    held = {doc.id for doc in store.filter_documents()}
+    return held == set(corpus)

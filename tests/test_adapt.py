@@ -1,0 +1,187 @@
+"""`adapt`: pseudo-queries, the teacher's lists and filters, and a few-step end-to-end run on real components."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from fixtures_models import WORDS, tiny_cross_encoder  # noqa: F401
+from haystack_rerank.adapt import AdaptConfig, adapt, pseudo_queries
+from haystack_rerank.adapt.stores import AdaptStores
+from haystack_rerank.adapt.teacher import ScoredList, training_lists
+from haystack_rerank.errors import ConfigurationError
+
+
+def _corpus(count: int, seed: int = 0) -> dict[str, tuple[str, str]]:
+    rng = random.Random(seed)
+    corpus = {}
+    for index in range(count):
+        topic = rng.sample(WORDS, 4)
+        sentences = [
+            " ".join([*topic[:2], *rng.sample(WORDS, 8)]).capitalize() + "." for _ in range(rng.randint(2, 4))
+        ]
+        corpus[f"d{index}"] = (" ".join(topic).title(), " ".join(sentences))
+    return corpus
+
+
+def _write_corpus(path: Path, corpus: dict[str, tuple[str, str]]) -> Path:
+    with path.open("w", encoding="utf-8") as out:
+        for doc_id, (title, text) in corpus.items():
+            out.write(json.dumps({"_id": doc_id, "title": title, "text": text}) + "\n")
+    return path
+
+
+class TestPseudoQueries:
+    def test_seeded_every_strategy_and_held_out_sources_disjoint(self):
+        corpus = _corpus(120)
+        first = pseudo_queries.generate(corpus, count=200, seed=3)
+        assert first == pseudo_queries.generate(corpus, count=200, seed=3)
+        assert first != pseudo_queries.generate(corpus, count=200, seed=4)
+        assert {q.strategy for q in first} == set(pseudo_queries.STRATEGIES)
+        held = {q.source for q in first if q.held_out}
+        trained = {q.source for q in first if not q.held_out}
+        assert held and trained and not held & trained
+
+    def test_sentence_queries_are_removed_from_their_source_and_titles_hidden(self):
+        corpus = _corpus(80)
+        made = pseudo_queries.generate(corpus, count=120, seed=0)
+        sentence = next(q for q in made if q.strategy == "sentence")
+        assert sentence.removed_sentence == sentence.text and sentence.text in corpus[sentence.source][1]
+        assert all(q.hide_title for q in made if q.strategy == "title")
+
+    def test_near_duplicates_dropped(self):
+        seen = pseudo_queries._NearDuplicates()
+        assert seen.add("effect of vitamin d on bone fractures")
+        assert not seen.add("Effect of vitamin D on bone fractures?")
+        assert seen.add("vitamin d and the immune response of the elderly")
+
+    @pytest.mark.parametrize(
+        ("kwargs", "named"),
+        [({"count": 0}, "count"), ({"count": 5, "strategies": ["poems"]}, "strategies")],
+    )
+    def test_bad_arguments_are_named(self, kwargs, named):
+        with pytest.raises(ConfigurationError, match=named):
+            pseudo_queries.generate(_corpus(60), **kwargs)
+
+    def test_empty_corpus_refused(self):
+        with pytest.raises(ConfigurationError, match="empty corpus"):
+            pseudo_queries.generate({}, count=5)
+
+
+class TestTeacherLists:
+    def _scored(self, positive_score: float) -> ScoredList:
+        candidates = [("a", 0.95, 1.0), ("src", positive_score, 0.9), ("b", 0.5, 0.8), ("c", 0.3, 0.7), ("d", 0.1, 0.6)]
+        candidates.sort(key=lambda item: -item[1])
+        return ScoredList("q1", "query", ["src"], candidates, {d: f"text {d}" for d, _, _ in candidates})
+
+    def test_candidate_scored_close_to_the_positive_is_not_a_negative(self):
+        lists, report = training_lists([self._scored(0.93)], margin=0.05, max_positive_rank=5, list_size=8)
+        docs = [doc for doc, _, _ in lists[0]["docs"]]
+        assert docs[0] == "src" and "a" not in docs and docs[1:] == ["b", "c", "d"]
+        assert report.false_negatives_removed == 1
+
+    def test_teacher_scores_are_the_labels(self):
+        lists, _ = training_lists([self._scored(0.97)], margin=0.0, max_positive_rank=5, list_size=3)
+        assert lists[0]["docs"] == [("src", "text src", 0.97), ("a", "text a", 0.95), ("b", "text b", 0.5)]
+
+    def test_query_whose_positive_the_teacher_ranks_low_is_dropped(self):
+        lists, report = training_lists([self._scored(0.2)], margin=0.05, max_positive_rank=2, list_size=8)
+        assert lists == [] and report.dropped_positive_rank == 1
+
+
+def test_config_errors_name_the_field():
+    with pytest.raises(ConfigurationError, match="students"):
+        AdaptConfig(corpus="c", output_dir="o", students=("poet",))
+    with pytest.raises(ConfigurationError, match="teacher_alpha"):
+        AdaptConfig(corpus="c", output_dir="o", teacher_alpha=2.0)
+    with pytest.raises(ConfigurationError, match="bi_encoder_ways"):
+        AdaptConfig(corpus="c", output_dir="o", list_size=4, bi_encoder_ways=6)
+
+
+def _config(tmp_path: Path, corpus_file: Path, teacher: str, **overrides) -> AdaptConfig:
+    options = {
+        "corpus": str(corpus_file),
+        "output_dir": str(tmp_path / "adapted"),
+        "teacher_model": teacher,
+        "pseudo_queries": 40,
+        "depth": 8,
+        "list_size": 4,
+        "bi_encoder_ways": 3,
+        "cross_encoder_steps": 2,
+        "cross_encoder_batch_size": 2,
+        "bi_encoder_steps": 2,
+        "bi_encoder_batch_size": 2,
+        "max_length": 64,
+        "eval_depth": 5,
+        "max_positive_rank": 8,
+        "margin": 0.0,
+        "progress_bar": False,
+        "threads": 1,
+    }
+    return AdaptConfig(**{**options, **overrides})
+
+
+def _stores(tmp_path: Path) -> AdaptStores:
+    from haystack_rerank.settings import StoreSettings
+
+    settings = StoreSettings(
+        lexical="memory", index="adapt", collection="adapt", data_dir=tmp_path / "data", embedding_dtype="float32"
+    )
+    return AdaptStores(settings, progress_bar=False)
+
+
+@pytest.mark.slow
+def test_adapt_end_to_end_then_rerun_is_free(tmp_path, tiny_cross_encoder):  # noqa: F811
+    from haystack import Pipeline
+    from sentence_transformers import CrossEncoder, SentenceTransformer
+
+    corpus_file = _write_corpus(tmp_path / "corpus.jsonl", _corpus(60))
+    config = _config(tmp_path, corpus_file, tiny_cross_encoder)
+    summary = adapt(config, _stores(tmp_path))
+
+    out = Path(config.output_dir)
+    ce, bi = summary["students"]["cross-encoder"], summary["students"]["bi-encoder"]
+    assert ce["steps"] == 2 and bi["steps"] == 2
+    CrossEncoder(str(out / "cross-encoder"))  # the folders load as what they claim to be
+    assert SentenceTransformer(str(out / "bi-encoder")).get_sentence_embedding_dimension() == 384
+    assert bi["collection"].startswith("adapt-bi-") and bi["collection"] != "adapt"
+    card = (out / "cross-encoder" / "README.md").read_text()
+    for fact in ("Pseudo-queries", "Teacher", "Steps: 2", "held out", "Before / after"):
+        assert fact in card
+    held_out = summary["evaluation"]["held-out pseudo-queries"]["rows"]
+    assert {"hybrid", "teacher@5", "student-ce@5", "hybrid-student-bi"} <= set(held_out)
+    assert "vs_hybrid" in held_out["student-ce@5"] and "improved" in held_out["student-ce@5"]["vs_hybrid"]
+    pipeline_text = (out / "pipelines" / "hybrid_rerank.yaml").read_text()
+    assert str(out / "cross-encoder") in pipeline_text and bi["collection"] in pipeline_text
+    Pipeline.loads(pipeline_text)
+
+    # a second run re-uses every phase: same queries, teacher lists from disk, no new training
+    trained = (out / "cross-encoder" / "model.safetensors").stat().st_mtime_ns
+    again = adapt(config, _stores(tmp_path))
+    assert (out / "cross-encoder" / "model.safetensors").stat().st_mtime_ns == trained
+    assert again["teacher_pairs"] == summary["teacher_pairs"]
+    assert not list(out.glob("**/*.tmp"))
+
+
+@pytest.mark.slow
+def test_adapt_refuses_bad_input_before_writing(tmp_path, tiny_cross_encoder):  # noqa: F811
+    small = _write_corpus(tmp_path / "small.jsonl", _corpus(10))
+    with pytest.raises(ConfigurationError, match="at least 50"):
+        adapt(_config(tmp_path, small, tiny_cross_encoder), _stores(tmp_path))
+    corpus_file = _write_corpus(tmp_path / "corpus.jsonl", _corpus(60))
+    from haystack_rerank.models import DEFAULT_EMBEDDING_MODEL, resolve_model
+
+    with pytest.raises(ConfigurationError, match="not a cross-encoder"):
+        adapt(_config(tmp_path, corpus_file, resolve_model(DEFAULT_EMBEDDING_MODEL)), _stores(tmp_path))
+    with pytest.raises(ConfigurationError, match="not a bi-encoder"):
+        adapt(
+            _config(tmp_path, corpus_file, tiny_cross_encoder, embedding_model=tiny_cross_encoder), _stores(tmp_path)
+        )
+    with pytest.raises(ConfigurationError, match="qrels"):
+        adapt(
+            _config(tmp_path, corpus_file, tiny_cross_encoder, labelled_dataset=str(tmp_path)), _stores(tmp_path)
+        )
+    assert not (tmp_path / "adapted" / "work" / "teacher_lists.json").exists()
