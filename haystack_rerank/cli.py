@@ -18,10 +18,12 @@ from haystack_rerank.adapt.cli import adapt_command
 from haystack_rerank.errors import HaystackRerankError
 from haystack_rerank.finetune.cli import finetune_command
 from haystack_rerank.models import STARTER_RERANK_MODEL
+from haystack_rerank.probes.cli import probe_command
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
 app.command("finetune")(finetune_command)
 app.command("adapt")(adapt_command)
+app.command("probe")(probe_command)
 logger = logging.getLogger("haystack_rerank")
 
 
@@ -382,6 +384,9 @@ def evaluate(
     qdrant_path: QdrantPathOpt = None,
     collection: CollectionOpt = "haystack_rerank",
     data_dir: DataDirOpt = Path(".haystack-rerank"),
+    probes: Annotated[
+        bool, typer.Option("--probes", help="Add the behaviour probes of the reranker (see `probe`) as a section.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Evaluate every stage on a BEIR split: metrics (ranx), latency, the reranker's lift and a verdict."""
@@ -423,6 +428,10 @@ def evaluate(
         rerank_depth=rerank_depth if ranker else None,
         reranker_model=reranker_model if ranker else None,
     )
+    if probes:
+        from haystack_rerank.probes import run_probes
+
+        summary["probes"] = run_probes([reranker_model])
     harness.write_outputs(output_dir, results, summary)
     typer.echo(json.dumps(summary, indent=2) if as_json else harness.markdown_table(summary))
 

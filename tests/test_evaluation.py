@@ -147,6 +147,17 @@ def test_eval_and_sweep_commands_end_to_end(dataset, tiny_cross_encoder, tmp_pat
             timeout=600,
         ).stderr
     )  # indexed once, reused
+    with_probes = subprocess.run(
+        [sys.executable, "-m", "haystack_rerank.cli", "eval", *common, "--stages", "bm25"]
+        + ["--output-dir", str(out), "--probes", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert with_probes.returncode == 0, with_probes.stderr[-2000:]
+    probes = json.loads(with_probes.stdout)["probes"]
+    assert probes["cases"] >= 125 and f"cross-encoder {tiny_cross_encoder}" in probes["scorers"]
+    assert "## Behaviour probes" in (out / "summary.md").read_text()
 
     sweep_dir = tmp_path / "sweep"
     result = subprocess.run(

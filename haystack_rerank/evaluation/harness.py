@@ -117,6 +117,10 @@ def markdown_table(summary: dict[str, Any]) -> str:
         )
     if "verdict" in summary:
         lines += ["", f"Verdict: {summary['verdict']}."]
+    if "probes" in summary:  # `eval --probes`
+        from haystack_rerank.probes import markdown
+
+        lines += ["", "## Behaviour probes", "", markdown(summary["probes"]).rstrip("\n")]
     return "\n".join(lines) + "\n"
 
 
