@@ -10,6 +10,7 @@ from pathlib import Path
 
 from haystack import Document
 
+from haystack_rerank import atomic
 from haystack_rerank.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
@@ -138,9 +139,7 @@ def load_qrels(path: str | Path) -> dict[str, dict[str, int]]:
 
 def write_trec_run(path: str | Path, run: dict[str, list[tuple[str, float]]], tag: str) -> None:
     """Write `query id -> [(doc id, score), ...]` (best first) as a TREC run: `qid Q0 docid rank score tag`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as out:
+    with atomic.atomic_open(path) as out:
         for qid, ranked in run.items():
             for rank, (doc_id, score) in enumerate(ranked, start=1):
                 out.write(f"{qid} Q0 {doc_id} {rank} {score:.6f} {tag}\n")

@@ -119,14 +119,19 @@ def index(
     collection: CollectionOpt = "haystack_rerank",
     data_dir: DataDirOpt = Path(".haystack-rerank"),
     batch_size: Annotated[int, typer.Option(min=1, help="Documents embedded and written per batch.")] = 256,
+    keep_removed: Annotated[
+        bool, typer.Option(help="Keep documents the stores hold but the corpus no longer does (default: delete).")
+    ] = False,
     on_bad_line: OnBadLineOpt = OnBadLine.error,
     skip_malformed: SkipMalformedOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """
-    Index a corpus into both stores (same ids), idempotently, and check both hold every document.
+    Make both stores hold exactly the corpus (same ids), idempotently, and check ids and content hashes.
 
-    The summary counts what was not indexed: skipped_lines (malformed lines, with --on-bad-line skip),
+    Only new or changed documents are embedded and written (unchanged counts the others); documents the
+    corpus no longer holds are deleted from both stores (removed), unless --keep-removed (kept_removed).
+    The summary also counts what was not indexed: skipped_lines (malformed lines, with --on-bad-line skip),
     duplicates_dropped (a repeated _id: the first copy is kept) and empty_dropped (no text).
     """
     from haystack_rerank import beir, stores
@@ -148,6 +153,9 @@ def index(
         lexical_store=lexical_store,
         vector_store=stores.vector_store(settings),
         batch_size=batch_size,
+        remove_missing=not keep_removed,
+        embedding_model=settings.embedding_model,
+        embedding_dim=settings.embedding_dim,
     )
     save_lexical_store(lexical_store, settings.memory_bm25_file)
     seconds = time.perf_counter() - started
@@ -155,7 +163,7 @@ def index(
         **vars(report),
         "skipped_lines": len(skipped_lines),
         "seconds": round(seconds, 2),
-        "docs_per_second": round(report.written / seconds, 1),
+        "docs_per_second": round(report.written / seconds, 1) if report.written else 0.0,
     }
     _report(summary, as_json)
 
@@ -196,13 +204,26 @@ def run(
     query_texts = beir.load_queries(
         queries, on_bad_line=on_bad_line.value, skip_malformed=skip_malformed, skipped_lines=skipped_lines
     )
+    from haystack_rerank.manifest import require_documents
+
+    lexical_store, vectors = stores.lexical_store(settings), stores.vector_store(settings)
+    held = require_documents(lexical_store, vectors, settings.memory_bm25_file)
+    # the reranker reads the top --rerank-depth fused candidates, so fuse at least that many
+    fused = max(top_k, rerank_depth) if stage is Stage.rerank else top_k
+    fused, depth = min(fused, held), min(max(depth, fused), held)  # no store can return more than it holds
     retriever = stores.hybrid_retriever(
-        settings, top_k=top_k, lexical_top_k=max(depth, top_k), dense_top_k=max(depth, top_k), rrf_k=rrf_k
+        settings,
+        lexical=lexical_store,
+        vectors=vectors,
+        top_k=fused,
+        lexical_top_k=depth,
+        dense_top_k=depth,
+        rrf_k=rrf_k,
     )
     retriever.warm_up()
     retrieve = {
-        Stage.bm25: lambda q: retriever.retrieve_lexical(q, top_k=top_k),
-        Stage.dense: lambda q: retriever.retrieve_dense(q, top_k=top_k),
+        Stage.bm25: lambda q: retriever.retrieve_lexical(q, top_k=min(top_k, held)),
+        Stage.dense: lambda q: retriever.retrieve_dense(q, top_k=min(top_k, held)),
         Stage.hybrid: lambda q: retriever.run(query=q)["documents"],
     }.get(stage)
     if stage is Stage.rerank:
@@ -337,31 +358,31 @@ def _run_yaml(path: Path, question: str) -> dict[str, Any]:
 
 
 def _ensure_indexed(settings: Any, corpus: Path, *, quiet: bool) -> tuple[Any, Any]:
-    """Open both stores; index the corpus unless both already hold exactly its documents."""
+    """Open both stores; index the corpus unless both already hold exactly its documents (ids, hashes, model)."""
     from haystack_rerank import beir, stores
     from haystack_rerank.components.embedders import DocumentEmbedder
-    from haystack_rerank.indexing import deduplicate, index_documents, save_lexical_store
+    from haystack_rerank.indexing import index_documents, save_lexical_store
 
     lexical, vectors = stores.lexical_store(settings), stores.vector_store(settings)
-    documents, _, _ = deduplicate(beir.load_corpus(corpus))
-    counts = (lexical.count_documents(), vectors.count_documents())
-    if counts == (len(documents), len(documents)):
-        if not quiet:
-            typer.echo(
-                f"Index {settings.index!r} / collection {settings.collection!r} already hold the "
-                f"{len(documents)} documents of {corpus}: not re-indexing.",
-                err=True,
-            )
-        return lexical, vectors
-    index_documents(
-        documents,
+    report = index_documents(
+        beir.load_corpus(corpus),
         embedder=DocumentEmbedder(
             model=settings.embedding_model, progress_bar=False, model_kwargs=settings.embedding_model_kwargs
         ),
         lexical_store=lexical,
         vector_store=vectors,
+        progress_bar=not quiet,
+        embedding_model=settings.embedding_model,
+        embedding_dim=settings.embedding_dim,
     )
-    save_lexical_store(lexical, settings.memory_bm25_file)
+    if report.written or report.removed:
+        save_lexical_store(lexical, settings.memory_bm25_file)
+    elif not quiet:
+        typer.echo(
+            f"Index {settings.index!r} / collection {settings.collection!r} already hold exactly the "
+            f"{report.unchanged} documents of {corpus} (ids and content hashes): not re-indexing.",
+            err=True,
+        )
     return lexical, vectors
 
 

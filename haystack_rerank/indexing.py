@@ -1,17 +1,18 @@
-"""Write documents to the lexical and the vector store with the same ids, in batches, idempotently."""
+"""Make the lexical and the vector store hold exactly a corpus (same ids), in batches, idempotently."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from haystack import Document
-from haystack.document_stores.in_memory import InMemoryDocumentStore
 from haystack.document_stores.types import DuplicatePolicy
 from tqdm.auto import tqdm
 
+from haystack_rerank import bm25_file, manifest
 from haystack_rerank.errors import ConfigurationError, IndexConsistencyError
 
 logger = logging.getLogger(__name__)
@@ -25,6 +26,9 @@ class IndexReport:
     empty_dropped: int
     lexical_count: int
     vector_count: int
+    unchanged: int = 0  # already in both stores with the same content hash and embedding model
+    removed: int = 0  # held by the stores but no longer in the corpus, deleted from both
+    kept_removed: int = 0  # the same, kept (remove_missing=False)
 
 
 def deduplicate(documents: Sequence[Document]) -> tuple[list[Document], int, int]:
@@ -51,11 +55,16 @@ def index_documents(
     vector_store: Any,
     batch_size: int = 256,
     progress_bar: bool = True,
+    remove_missing: bool = True,
+    embedding_model: str | None = None,
+    embedding_dim: int | None = None,
 ) -> IndexReport:
     """
-    Embed `documents` in batches and write each batch to both stores with `DuplicatePolicy.OVERWRITE`, so
-    running it again (e.g. after an interruption) completes the corpus without duplicates. Ends with a count
-    check: both stores must hold the same number of documents, at least as many as were given.
+    Make both stores hold exactly `documents`: embed and write, in batches, the documents missing from either
+    store or changed since (content hash or embedding model, see `haystack_rerank.manifest`), with
+    `DuplicatePolicy.OVERWRITE`; delete from both the documents the corpus no longer holds (unless
+    `remove_missing=False`); then read both stores' manifests back and check ids and hashes. Running it again
+    (e.g. after an interruption) completes what is missing and rewrites nothing else.
 
     The lexical store gets the documents without their embeddings (BM25 does not need them). A document whose
     `meta` is None is indexed with empty meta.
@@ -71,32 +80,70 @@ def index_documents(
         )
     if empty:
         logger.warning("Indexing: %d documents have no text and were not indexed.", empty)
-    if hasattr(embedder, "warm_up"):
+    model = embedding_model or _model_name(embedder)
+    expected = manifest.CorpusManifest.of(kept, embedding_model=model, embedding_dim=embedding_dim)
+    difference = manifest.compare(
+        expected, manifest.read_lexical(lexical_store), manifest.read_vectors(vector_store, embedding_dim)
+    )
+    to_write = [doc for doc in kept if doc.id in difference.stale]
+    if to_write and hasattr(embedder, "warm_up"):
         embedder.warm_up()
-    written = 0
-    with tqdm(total=len(kept), desc="Indexing", unit="doc", disable=not progress_bar) as bar:
-        for start in range(0, len(kept), batch_size):
-            batch = kept[start : start + batch_size]
+    with tqdm(total=len(to_write), desc="Indexing", unit="doc", disable=not progress_bar) as bar:
+        for start in range(0, len(to_write), batch_size):
+            batch = [_stamped(doc, expected.hashes[doc.id]) for doc in to_write[start : start + batch_size]]
             embedded = embedder.run(documents=batch)["documents"]
-            vector_store.write_documents(embedded, policy=DuplicatePolicy.OVERWRITE)
+            vector_store.write_documents(
+                [replace(d, meta={**d.meta, manifest.EMBEDDING_MODEL: model}) for d in embedded],
+                policy=DuplicatePolicy.OVERWRITE,
+            )
             lexical_store.write_documents(
                 [replace(d, embedding=None) for d in embedded], policy=DuplicatePolicy.OVERWRITE
             )
-            written += len(batch)
             bar.update(len(batch))
-    lexical_count, vector_count = lexical_store.count_documents(), vector_store.count_documents()
-    if lexical_count != vector_count or lexical_count < len(kept):
+    if remove_missing:
+        _delete(lexical_store, difference.extra_lexical)
+        _delete(vector_store, difference.extra_vectors)
+    lexical, vectors = manifest.read_lexical(lexical_store), manifest.read_vectors(vector_store, embedding_dim)
+    after = manifest.compare(expected, lexical, vectors)
+    if not after.matches(ignore_extra=not remove_missing):
         msg = (
-            f"After indexing {len(kept)} documents the lexical store holds {lexical_count} and the vector store "
-            f"{vector_count}. Run the same indexing again to complete both (writes are idempotent), or clear "
-            "the index and collection if they hold documents from another corpus."
+            f"After indexing {len(kept)} documents the stores do not match the corpus: "
+            f"{manifest.describe(after, expected, ignore_extra=not remove_missing)}; the lexical store holds "
+            f"{len(lexical)} documents and the vector store {len(vectors)}. Run the same indexing again to complete "
+            "both (writes are idempotent)."
         )
         raise IndexConsistencyError(msg)
-    return IndexReport(len(documents), written, duplicates, empty, lexical_count, vector_count)
+    return IndexReport(
+        received=len(documents),
+        written=len(to_write),
+        duplicates_dropped=duplicates,
+        empty_dropped=empty,
+        lexical_count=len(lexical),
+        vector_count=len(vectors),
+        unchanged=len(kept) - len(to_write),
+        removed=len(difference.extra) if remove_missing else 0,
+        kept_removed=0 if remove_missing else len(difference.extra),
+    )
+
+
+def _stamped(doc: Document, digest: str) -> Document:
+    return replace(doc, meta={**doc.meta, manifest.CONTENT_HASH: digest})
+
+
+def _delete(store: Any, ids: set[str]) -> None:
+    ids_list = sorted(ids)
+    for start in range(0, len(ids_list), 1_000):
+        store.delete_documents(ids_list[start : start + 1_000])
+
+
+def _model_name(embedder: Any) -> str:
+    """The embedder's portable model name (as in its YAML), which the manifest records."""
+    try:
+        return str(embedder.to_dict()["init_parameters"]["model"])
+    except Exception:  # noqa: BLE001 - any embedder: fall back to its attribute
+        return str(getattr(embedder, "model", type(embedder).__name__))
 
 
 def save_lexical_store(store: Any, path: Any) -> None:
-    """Persist the in-memory BM25 store (the embedded default); OpenSearch persists by itself."""
-    if isinstance(store, InMemoryDocumentStore):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        store.save_to_disk(str(path))
+    """Persist the in-memory BM25 store (the embedded default) atomically; OpenSearch persists by itself."""
+    bm25_file.save(store, Path(path))

@@ -8,6 +8,7 @@ from typing import Any
 from haystack.components.retrievers.in_memory import InMemoryBM25Retriever
 from haystack.document_stores.in_memory import InMemoryDocumentStore
 
+from haystack_rerank import bm25_file
 from haystack_rerank.components.embedders import QUERY_EMBEDDING_THREADS, TextEmbedder
 from haystack_rerank.components.retrievers import HybridRetriever, OpenSearchBM25Retriever, QdrantEmbeddingRetriever
 from haystack_rerank.document_stores import OpenSearchStore, QdrantStore
@@ -30,9 +31,7 @@ def lexical_store(settings: StoreSettings) -> OpenSearchStore | InMemoryDocument
             max_retries=settings.opensearch_max_retries,
         )
     if settings.lexical == "memory":
-        if settings.memory_bm25_file.is_file():
-            return InMemoryDocumentStore.load_from_disk(str(settings.memory_bm25_file))
-        return InMemoryDocumentStore()
+        return bm25_file.load(settings.memory_bm25_file)
     msg = f"lexical must be one of {LEXICAL_BACKENDS}, got {settings.lexical!r}."
     raise ConfigurationError(msg)
 

@@ -96,13 +96,23 @@ class TestIndexing:
         )
         assert lexical.count_documents() == vectors.count_documents() == len(DOCUMENTS)
 
-    def test_count_check_catches_stores_out_of_step(self, document_embedder):
-        lexical = InMemoryDocumentStore()
+    def test_verification_by_ids_catches_a_lost_write(self, document_embedder):
+        class LosesOneWrite(InMemoryDocumentStore):  # a store that acknowledges a write it did not keep
+            def write_documents(self, documents, policy=None):
+                return super().write_documents([d for d in documents if d.id != DOCUMENTS[0].id], policy=policy)
+
+        lexical = LosesOneWrite()
         lexical.write_documents([Document(id="stray", content="from another corpus")])
         vectors = QdrantDocumentStore(location=":memory:", index="t", embedding_dim=384, progress_bar=False)
-        with pytest.raises(IndexConsistencyError, match="lexical store holds 7 and the vector store 6"):
+        # counts alone would pass (6 == 6 with the stray document); ids and hashes do not
+        with pytest.raises(IndexConsistencyError, match=rf"1 of the 6 corpus documents missing.*{DOCUMENTS[0].id}"):
             index_documents(
-                DOCUMENTS, embedder=document_embedder, lexical_store=lexical, vector_store=vectors, progress_bar=False
+                DOCUMENTS,
+                embedder=document_embedder,
+                lexical_store=lexical,
+                vector_store=vectors,
+                progress_bar=False,
+                remove_missing=False,
             )
 
     def test_memory_store_persists(self, tmp_path):

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import aiohttp
+from haystack import Document
+from haystack.document_stores.types import DuplicatePolicy
 from haystack_integrations.document_stores.opensearch import OpenSearchDocumentStore
 from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
-from opensearchpy.exceptions import ConnectionTimeout, TransportError
+from opensearchpy.exceptions import ConnectionTimeout, NotFoundError, TransportError
+from opensearchpy.helpers import scan
 
-from haystack_rerank.errors import ServiceUnavailableError
+from haystack_rerank.errors import ConfigurationError, MissingIndexError, ServiceUnavailableError
 from haystack_rerank.settings import (
     DEFAULT_INDEX,
     DEFAULT_OPENSEARCH_HOSTS,
@@ -41,19 +46,77 @@ UNAVAILABLE_STATUSES = (429, 502, 503, 504)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def _clear_error(self: OpenSearchStore, err: Exception) -> Exception | None:
+    """The package's error for a transport error: the node did not answer, or the index does not exist."""
+    if isinstance(err, NotFoundError) and "index_not_found" in str(err):
+        return self._missing_index_error("does not exist")
+    if isinstance(err, OpenSearchConnectionError) or (
+        isinstance(err, TransportError) and err.status_code in UNAVAILABLE_STATUSES
+    ):
+        return ServiceUnavailableError(self._unavailable_message(err))
+    return None
+
+
 def _reports_unavailable(method: F) -> F:
-    """Turn "the node did not answer" errors (after the client's retries) into one clear ServiceUnavailableError."""
+    """Turn "the node did not answer" errors (after the client's retries) into one clear ServiceUnavailableError,
+    and a missing index into a MissingIndexError naming it; the same for the async methods."""
+    if inspect.iscoroutinefunction(method):
+
+        @functools.wraps(method)
+        async def async_wrapper(self: OpenSearchStore, *args: Any, **kwargs: Any) -> Any:
+            try:
+                return await method(self, *args, **kwargs)
+            except (TransportError, aiohttp.ClientError, OSError) as err:
+                clear = _clear_error(self, _as_transport_error(err))
+                if clear is None:
+                    raise
+                raise clear from err
+
+        return async_wrapper  # type: ignore[return-value]
 
     @functools.wraps(method)
     def wrapper(self: OpenSearchStore, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
         except TransportError as err:
-            if not isinstance(err, OpenSearchConnectionError) and err.status_code not in UNAVAILABLE_STATUSES:
+            clear = _clear_error(self, err)
+            if clear is None:
                 raise
-            raise ServiceUnavailableError(self._unavailable_message(err)) from err
+            raise clear from err
 
     return wrapper  # type: ignore[return-value]
+
+
+def _as_transport_error(err: Exception) -> Exception:
+    # the async client can let aiohttp's own errors through (e.g. while creating the index at first use)
+    if isinstance(err, (aiohttp.ClientError, OSError)):
+        return OpenSearchConnectionError("N/A", str(err), err)
+    return err
+
+
+# OpenSearch index names: lower case, no \ / * ? " < > | space , # :, not starting with _ - +, at most 255 bytes
+_FORBIDDEN_INDEX_CHARACTERS = set('\\/*?"<>| ,#:')
+MAX_RESULT_WINDOW = 10_000  # index.max_result_window: OpenSearch refuses to return more hits per search
+
+
+def check_index_name(name: str) -> str:
+    """Refuse an index name OpenSearch would refuse, naming the rule."""
+    problem = None
+    if name != name.lower():
+        problem = "has upper-case letters (OpenSearch index names are lower case)"
+    elif name[:1] in ("_", "-", "+") or name in (".", ".."):
+        problem = "starts with _, - or + (or is . or ..)"
+    elif any(c in _FORBIDDEN_INDEX_CHARACTERS for c in name):
+        problem = 'holds one of \\ / * ? " < > | , # : or a space'
+    elif len(name.encode("utf-8")) > 255:  # noqa: PLR2004
+        problem = "is longer than 255 bytes"
+    if problem:
+        msg = (
+            f"OpenSearch index name {name!r} {problem}. Pass a valid --index / {ENV_OPENSEARCH_INDEX}, "
+            f"e.g. {name.lower().lstrip('_-+').replace(' ', '_')[:255] or 'haystack_rerank'!r}."
+        )
+        raise ConfigurationError(msg)
+    return name
 
 
 DEFAULT_POOL_MAXSIZE = 10  # concurrent requests per host that reuse an open connection
@@ -115,7 +178,7 @@ class OpenSearchStore(OpenSearchDocumentStore):
             resolved_hosts = [h.strip() for h in resolved_hosts.split(",") if h.strip()]
         super().__init__(
             hosts=resolved_hosts,
-            index=index or os.environ.get(ENV_OPENSEARCH_INDEX) or DEFAULT_INDEX,
+            index=check_index_name(index or os.environ.get(ENV_OPENSEARCH_INDEX) or DEFAULT_INDEX),
             embedding_dim=embedding_dim,
             mappings=mappings if mappings is not None else OPENSEARCH_MAPPINGS,
             settings=settings if settings is not None else OPENSEARCH_SETTINGS,
@@ -143,11 +206,74 @@ class OpenSearchStore(OpenSearchDocumentStore):
             self._client = None
             raise
 
-    # the integration's methods, with a clear error when the node does not answer
-    _bm25_retrieval = _reports_unavailable(OpenSearchDocumentStore._bm25_retrieval)
-    write_documents = _reports_unavailable(OpenSearchDocumentStore.write_documents)
+    # The integration creates a missing index at first use, even for a search or a count. Here only a write
+    # creates it (with our mappings); a search on a missing or empty index raises MissingIndexError.
+    def _ensure_index_exists(self) -> None:
+        if self._client.indices.exists(index=self._index):
+            super()._ensure_index_exists()
+
+    async def _ensure_index_exists_async(self) -> None:
+        if await self._async_client.indices.exists(index=self._index):
+            await super()._ensure_index_exists_async()
+
+    def _index_body(self) -> dict[str, Any]:
+        return {"mappings": self._mappings, "settings": self._settings}
+
+    @_reports_unavailable
+    def write_documents(
+        self, documents: list[Document], policy: DuplicatePolicy = DuplicatePolicy.NONE, refresh: Any = "wait_for"
+    ) -> int:
+        self._ensure_initialized()
+        if self._create_index and not self._client.indices.exists(index=self._index):
+            self._client.indices.create(index=self._index, body=self._index_body())
+        return super().write_documents(documents, policy=policy, refresh=refresh)
+
+    @_reports_unavailable
+    async def write_documents_async(
+        self, documents: list[Document], policy: DuplicatePolicy = DuplicatePolicy.NONE, refresh: Any = "wait_for"
+    ) -> int:
+        await self._ensure_initialized_async()
+        if self._create_index and not await self._async_client.indices.exists(index=self._index):
+            await self._async_client.indices.create(index=self._index, body=self._index_body())
+        return await super().write_documents_async(documents, policy=policy, refresh=refresh)
+
+    @_reports_unavailable
+    def _bm25_retrieval(self, query: str, **kwargs: Any) -> list[Document]:
+        kwargs["top_k"] = min(kwargs.get("top_k", 10), MAX_RESULT_WINDOW)
+        documents = OpenSearchDocumentStore._bm25_retrieval(self, query, **kwargs)
+        if not documents and self.count_documents() == 0:  # no hit because there is nothing to search
+            raise self._missing_index_error("is empty")
+        return documents
+
+    @_reports_unavailable
+    async def _bm25_retrieval_async(self, query: str, **kwargs: Any) -> list[Document]:
+        kwargs["top_k"] = min(kwargs.get("top_k", 10), MAX_RESULT_WINDOW)
+        documents = await OpenSearchDocumentStore._bm25_retrieval_async(self, query, **kwargs)
+        if not documents and await self.count_documents_async() == 0:
+            raise self._missing_index_error("is empty")
+        return documents
+
+    # the integration's methods, with a clear error when the node does not answer or the index does not exist
     count_documents = _reports_unavailable(OpenSearchDocumentStore.count_documents)
+    count_documents_async = _reports_unavailable(OpenSearchDocumentStore.count_documents_async)
     filter_documents = _reports_unavailable(OpenSearchDocumentStore.filter_documents)
+    delete_documents = _reports_unavailable(OpenSearchDocumentStore.delete_documents)
+
+    @_reports_unavailable
+    def manifest_entries(self, key: str) -> dict[str, str]:
+        """`id -> meta[key]` of every document (only those two fields are read); empty if the index is missing."""
+        self._ensure_initialized()
+        if not self._client.indices.exists(index=self._index):
+            return {}
+        hits = scan(self._client, index=self._index, query={"_source": ["id", key]}, size=5_000)
+        return {hit["_source"].get("id", hit["_id"]): str(hit["_source"].get(key)) for hit in hits}
+
+    def _missing_index_error(self, state: str) -> MissingIndexError:
+        hosts = ", ".join(without_credentials(str(host)) for host in self._hosts or [])
+        return MissingIndexError(
+            f"The OpenSearch index {self._index!r} at {hosts} {state}. Index a corpus into it first "
+            f"(`haystack-rerank index --index {self._index}`), or check the name (--index / {ENV_OPENSEARCH_INDEX})."
+        )
 
     def _unavailable_message(self, err: TransportError) -> str:
         hosts = ", ".join(without_credentials(str(host)) for host in self._hosts or [])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import functools
 import os
@@ -11,12 +12,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import qdrant_client
-from haystack import default_from_dict, default_to_dict
+from haystack import Document, default_from_dict, default_to_dict
+from haystack.document_stores.types import DuplicatePolicy
 from haystack.utils import Secret, deserialize_secrets_inplace
 from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
+from qdrant_client.http import models as rest
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from haystack_rerank.errors import ServiceUnavailableError
+from haystack_rerank.errors import MissingIndexError, ServiceUnavailableError
 from haystack_rerank.settings import (
     DEFAULT_INDEX,
     ENV_DATA_DIR,
@@ -46,7 +49,7 @@ def _reports_unavailable(method: F) -> F:
     def wrapper(self: QdrantStore, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
-        except ServiceUnavailableError:
+        except (ServiceUnavailableError, MissingIndexError):
             raise
         except RuntimeError as err:
             if self.path and "already accessed by another instance" in str(err):
@@ -54,7 +57,11 @@ def _reports_unavailable(method: F) -> F:
             raise
         except (ResponseHandlingException, UnexpectedResponse) as err:
             if isinstance(err, UnexpectedResponse) and (err.status_code or 0) < 500:  # noqa: PLR2004
+                if self.url and not self._answers_like_qdrant():
+                    raise ServiceUnavailableError(self._not_qdrant_message(err)) from err
                 raise
+            if self.url and isinstance(err, ResponseHandlingException) and not self._answers_like_qdrant():
+                raise ServiceUnavailableError(self._not_qdrant_message(err)) from err
             raise ServiceUnavailableError(self._unreachable_message(err)) from err
 
     return wrapper  # type: ignore[return-value]
@@ -138,9 +145,11 @@ class QdrantStore(QdrantDocumentStore):
         self._api_key_declared = api_key
 
     @_reports_unavailable
-    def _initialize_client(self) -> None:
+    def _initialize_client(self, *, create: bool = False) -> None:
+        """Open the client; only a write (`create=True`) creates a missing collection or embedded folder."""
         if self._client is not None:
             return
+        self._may_create = create
         if not self.path:
             try:
                 super()._initialize_client()
@@ -149,27 +158,119 @@ class QdrantStore(QdrantDocumentStore):
                 raise
             return
         folder = os.path.realpath(self.path)
+        if not create and not os.path.isdir(folder):
+            raise self._missing_index_error(f"(its embedded Qdrant folder {folder} does not exist)")
         with _EMBEDDED_LOCK:
             client = _EMBEDDED_CLIENTS.get(folder)
             if client is None:
                 client = qdrant_client.QdrantClient(**self._prepare_client_params())
                 _EMBEDDED_CLIENTS[folder] = client
         self._client = client
-        self._set_up_collection(
-            self.index,
-            self.embedding_dim,
-            self.recreate_index,
-            self.similarity,
-            self.use_sparse_embeddings,
-            self.sparse_idf,
-            self.on_disk,
-            self.payload_fields_to_index,
+        try:
+            self._set_up_collection(
+                self.index,
+                self.embedding_dim,
+                self.recreate_index,
+                self.similarity,
+                self.use_sparse_embeddings,
+                self.sparse_idf,
+                self.on_disk,
+                self.payload_fields_to_index,
+            )
+        except Exception:
+            self._client = None  # release this store's handle; the next call starts over
+            raise
+
+    def _set_up_collection(self, collection_name: str, *args: Any, **kwargs: Any) -> None:
+        # the integration creates a missing collection at first use, even for a search or a count
+        if not getattr(self, "_may_create", True) and not self._client.collection_exists(collection_name):
+            raise self._missing_index_error("does not exist")
+        super()._set_up_collection(collection_name, *args, **kwargs)
+
+    def _missing_index_error(self, state: str) -> MissingIndexError:
+        where = f"Qdrant at {without_credentials(str(self.url))}" if self.url else "embedded Qdrant"
+        return MissingIndexError(
+            f"The collection {self.index!r} of {where} {state}. Index a corpus into it first (`haystack-rerank "
+            f"index --collection {self.index}`), or check the name (--collection / {ENV_QDRANT_COLLECTION}) "
+            f"and {ENV_QDRANT_URL if self.url else ENV_QDRANT_PATH}."
         )
 
+    @_reports_unavailable
+    def write_documents(self, documents: list[Document], policy: DuplicatePolicy = DuplicatePolicy.FAIL) -> int:
+        self._initialize_client(create=True)
+        return super().write_documents(documents, policy=policy)
+
+    async def write_documents_async(
+        self, documents: list[Document], policy: DuplicatePolicy = DuplicatePolicy.FAIL
+    ) -> int:
+        if self.path or self.location:  # embedded: share the sync client (a second client would lock the folder)
+            return await asyncio.to_thread(self.write_documents, documents, policy)
+        await self._initialize_async_client()  # a server: the integration's async client
+        return await super().write_documents_async(documents, policy=policy)
+
+    async def _initialize_async_client(self) -> None:
+        if self._async_client is None:
+            self._may_create = True  # only writes reach the async client of a server (queries run sync)
+        await super()._initialize_async_client()
+
+    @_reports_unavailable
+    def _query_by_embedding(self, query_embedding: list[float], *args: Any, **kwargs: Any) -> list[Document]:
+        documents = QdrantDocumentStore._query_by_embedding(self, query_embedding, *args, **kwargs)
+        if not documents and self.count_documents() == 0:  # no hit because there is nothing to search
+            raise self._missing_index_error("is empty")
+        return documents
+
+    async def _query_by_embedding_async(self, query_embedding: list[float], *args: Any, **kwargs: Any) -> Any:
+        return await asyncio.to_thread(self._query_by_embedding, query_embedding, *args, **kwargs)
+
+    async def count_documents_async(self) -> int:
+        return await asyncio.to_thread(self.count_documents)
+
+    @_reports_unavailable
+    def manifest_entries(self) -> list[tuple[str, dict[str, Any]]]:
+        """`(id, meta)` of every point, read without texts or vectors."""
+        self._initialize_client()
+        entries, offset = [], None
+        while True:
+            records, offset = self._client.scroll(
+                collection_name=self.index,
+                limit=5_000,
+                offset=offset,
+                with_payload=rest.PayloadSelectorExclude(exclude=["content"]),
+                with_vectors=False,
+            )
+            entries += [(record.payload["id"], record.payload.get("meta") or {}) for record in records]
+            if offset is None:
+                return entries
+
+    @_reports_unavailable
+    def vector_size(self) -> int | None:
+        """The dimension of the collection's vectors."""
+        self._initialize_client()
+        vectors = self._client.get_collection(self.index).config.params.vectors
+        return getattr(vectors, "size", None)
+
     # the integration's methods, with a clear error when the folder is locked or the server does not answer
-    _query_by_embedding = _reports_unavailable(QdrantDocumentStore._query_by_embedding)
-    write_documents = _reports_unavailable(QdrantDocumentStore.write_documents)
     count_documents = _reports_unavailable(QdrantDocumentStore.count_documents)
+    delete_documents = _reports_unavailable(QdrantDocumentStore.delete_documents)
+
+    def _answers_like_qdrant(self) -> bool:
+        """Whether the server at `url` answers Qdrant's root endpoint (`{"title": "qdrant - ...", ...}`)."""
+        import httpx
+
+        try:
+            answer = httpx.get(str(self.url).rstrip("/") + "/", timeout=self.timeout or 5)
+            return "qdrant" in str(answer.json().get("title", "")).lower()
+        except Exception:  # noqa: BLE001 - not JSON, not reachable: not a Qdrant server
+            return False
+
+    def _not_qdrant_message(self, err: Exception) -> str:
+        url = without_credentials(str(self.url))
+        first_line = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        return (
+            f"{ENV_QDRANT_URL}={url} answered, but not as a Qdrant server ({type(err).__name__}: {first_line}). "
+            f"Point {ENV_QDRANT_URL} at Qdrant's REST port (6333 by default), or unset it for embedded Qdrant."
+        )
 
     def _locked_message(self) -> str:
         return (

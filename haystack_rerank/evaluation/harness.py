@@ -11,7 +11,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from haystack_rerank import beir
+from haystack_rerank import atomic, beir
 from haystack_rerank.evaluation.dataset import Split
 from haystack_rerank.evaluation.latency import summarize_latencies
 from haystack_rerank.evaluation.metrics import evaluate_run, paired_test
@@ -128,5 +128,5 @@ def write_outputs(output_dir: Path, results: dict[str, StageResult], summary: di
     output_dir.mkdir(parents=True, exist_ok=True)
     for stage, result in results.items():
         beir.write_trec_run(output_dir / f"run_{stage}.trec", result.run, tag=f"haystack-rerank-{stage}")
-    (output_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
-    (output_dir / "summary.md").write_text(markdown_table(summary), encoding="utf-8")
+    atomic.write_text(output_dir / "summary.json", json.dumps(summary, indent=2))
+    atomic.write_text(output_dir / "summary.md", markdown_table(summary))

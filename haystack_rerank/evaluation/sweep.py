@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
+from haystack_rerank import atomic
 from haystack_rerank.evaluation.dataset import Split
 from haystack_rerank.evaluation.latency import summarize_latencies
 from haystack_rerank.evaluation.metrics import evaluate_run
@@ -167,13 +168,12 @@ def plot(result: dict[str, Any], path: Path, budget_ms: float | None = None) -> 
     quality_axis.legend(handles, labels, loc="center right", fontsize=8)
     quality_axis.set_title("Rerank depth: quality vs latency")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
+    atomic.write_with(path, lambda temporary: fig.savefig(temporary, dpi=120, format="png"))
     plt.close(fig)
 
 
 def write_outputs(output_dir: Path, result: dict[str, Any], budget_ms: float | None) -> None:
     output_dir.mkdir(parents=True, exist_ok=True)
-    (output_dir / "sweep.json").write_text(json.dumps(result, indent=2), encoding="utf-8")
-    (output_dir / "sweep.md").write_text(markdown(result, budget_ms), encoding="utf-8")
+    atomic.write_text(output_dir / "sweep.json", json.dumps(result, indent=2))
+    atomic.write_text(output_dir / "sweep.md", markdown(result, budget_ms))
     plot(result, output_dir / "sweep.png", budget_ms)
