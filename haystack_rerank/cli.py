@@ -336,25 +336,9 @@ def ask(
 
 def _run_yaml(path: Path, question: str) -> dict[str, Any]:
     """Run a pipeline file, sending the question to the sockets its Hayhooks `inputs.query` names."""
-    import yaml
-    from haystack import Pipeline
+    from haystack_rerank.pipeline_file import run_pipeline_file
 
-    from haystack_rerank.errors import ConfigurationError
-
-    text = path.read_text(encoding="utf-8")
-    targets = (yaml.safe_load(text).get("inputs") or {}).get("query")
-    if not targets:
-        msg = (
-            f"--pipeline {path}: the file declares no `inputs: query:` targets. "
-            "Add e.g. `inputs: {query: retriever.query}`."
-        )
-        raise ConfigurationError(msg)
-    inputs: dict[str, dict[str, Any]] = {}
-    for target in [targets] if isinstance(targets, str) else targets:
-        component_name, socket = target.split(".", 1)
-        inputs.setdefault(component_name, {})[socket] = question
-    out = Pipeline.loads(text).run(inputs)
-    return {name: {key: value for key, value in result.items()} for name, result in out.items()}
+    return run_pipeline_file(path, question)
 
 
 def _ensure_indexed(settings: Any, corpus: Path, *, quiet: bool) -> tuple[Any, Any]:

@@ -79,7 +79,7 @@ def run_demo(
     pipeline.warm_up()
     if not as_json:
         echo(
-            f"Indexed {report.written} documents from {corpus} in {index_seconds:.1f} s "
+            f"Indexed {report.written + report.unchanged} documents from {corpus} in {index_seconds:.1f} s "
             f"(in-process BM25 + embedded Qdrant at {data_dir / 'qdrant'}); models warmed up in "
             f"{time.perf_counter() - warm_started:.1f} s.\n"
         )
@@ -94,7 +94,12 @@ def run_demo(
     if as_json:
         echo(
             json.dumps(
-                {"indexed": report.written, "index_seconds": round(index_seconds, 2), "questions": results}, indent=2
+                {
+                    "indexed": report.written + report.unchanged,
+                    "index_seconds": round(index_seconds, 2),
+                    "questions": results,
+                },
+                indent=2,
             )
         )
     return results

@@ -12,7 +12,7 @@ from haystack import Document
 from haystack.document_stores.types import DuplicatePolicy
 from tqdm.auto import tqdm
 
-from haystack_rerank import bm25_file, manifest
+from haystack_rerank import bm25_file, manifest, validation
 from haystack_rerank.errors import ConfigurationError, IndexConsistencyError
 
 logger = logging.getLogger(__name__)
@@ -66,12 +66,15 @@ def index_documents(
     `remove_missing=False`); then read both stores' manifests back and check ids and hashes. Running it again
     (e.g. after an interruption) completes what is missing and rewrites nothing else.
 
-    The lexical store gets the documents without their embeddings (BM25 does not need them). A document whose
-    `meta` is None is indexed with empty meta.
+    Every document is first checked against both stores' rules (`haystack_rerank.validation`): one that breaks
+    one refuses the batch before anything is written. The lexical store gets the documents without their
+    embeddings (BM25 does not need them). A document whose `meta` is None is indexed with empty meta.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         msg = f"index_documents batch_size got {batch_size!r}; it must be a positive integer, e.g. 256."
         raise ConfigurationError(msg)
+    mapped_types = getattr(lexical_store, "mapped_types", None)
+    validation.check_documents(documents, mapping=mapped_types() if mapped_types else None)
     kept, duplicates, empty = deduplicate(documents)
     kept = [replace(doc, meta={}) if doc.meta is None else doc for doc in kept]
     if duplicates:

@@ -20,6 +20,7 @@ from haystack.components.writers import DocumentWriter
 from haystack.document_stores.types import DuplicatePolicy
 from haystack.utils import Secret
 
+from haystack_rerank import atomic
 from haystack_rerank.cache import MemoryRerankCache
 from haystack_rerank.components.embedders import QUERY_EMBEDDING_THREADS, DocumentEmbedder, TextEmbedder
 from haystack_rerank.components.rankers import CrossEncoderRanker
@@ -225,7 +226,7 @@ def write_pipeline_files(folder: Path = PIPELINES_DIR) -> list[Path]:
     written = []
     for name in BUILDERS:
         path = folder / f"{name}.yaml"
-        path.write_text(pipeline_yaml(name), encoding="utf-8")
+        atomic.write_text(path, pipeline_yaml(name))
         written.append(path)
     return written
 

@@ -268,6 +268,16 @@ class OpenSearchStore(OpenSearchDocumentStore):
         hits = scan(self._client, index=self._index, query={"_source": ["id", key]}, size=5_000)
         return {hit["_source"].get("id", hit["_id"]): str(hit["_source"].get(key)) for hit in hits}
 
+    @_reports_unavailable
+    def mapped_types(self) -> dict[str, str]:
+        """`field -> OpenSearch type` of the index's top-level fields (empty if the index does not exist yet)."""
+        self._ensure_initialized()
+        if not self._client.indices.exists(index=self._index):
+            return {}
+        mapping = self._client.indices.get_mapping(index=self._index)
+        properties = next(iter(mapping.values()))["mappings"].get("properties", {})
+        return {name: str(spec.get("type", "object")) for name, spec in properties.items()}
+
     def _missing_index_error(self, state: str) -> MissingIndexError:
         hosts = ", ".join(without_credentials(str(host)) for host in self._hosts or [])
         return MissingIndexError(

@@ -19,7 +19,7 @@ from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 from qdrant_client.http import models as rest
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
-from haystack_rerank.errors import MissingIndexError, ServiceUnavailableError
+from haystack_rerank.errors import ConfigurationError, MissingIndexError, ServiceUnavailableError
 from haystack_rerank.settings import (
     DEFAULT_INDEX,
     ENV_DATA_DIR,
@@ -49,7 +49,7 @@ def _reports_unavailable(method: F) -> F:
     def wrapper(self: QdrantStore, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
-        except (ServiceUnavailableError, MissingIndexError):
+        except (ServiceUnavailableError, MissingIndexError, ConfigurationError):
             raise
         except RuntimeError as err:
             if self.path and "already accessed by another instance" in str(err):
@@ -58,10 +58,10 @@ def _reports_unavailable(method: F) -> F:
         except (ResponseHandlingException, UnexpectedResponse) as err:
             if isinstance(err, UnexpectedResponse) and (err.status_code or 0) < 500:  # noqa: PLR2004
                 if self.url and not self._answers_like_qdrant():
-                    raise ServiceUnavailableError(self._not_qdrant_message(err)) from err
+                    raise ConfigurationError(self._not_qdrant_message(err)) from err
                 raise
             if self.url and isinstance(err, ResponseHandlingException) and not self._answers_like_qdrant():
-                raise ServiceUnavailableError(self._not_qdrant_message(err)) from err
+                raise ConfigurationError(self._not_qdrant_message(err)) from err
             raise ServiceUnavailableError(self._unreachable_message(err)) from err
 
     return wrapper  # type: ignore[return-value]

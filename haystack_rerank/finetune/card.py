@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from haystack_rerank import atomic
+
 EVALUATION_MARKER = "<!-- evaluation -->"
 
 
@@ -101,7 +103,7 @@ def write_model_card(output_dir: str | Path, summary: dict[str, Any]) -> Path:
     lines += ["", EVALUATION_MARKER, ""]
     lines += ["## Training query ids", "", ", ".join(queries) if queries else "(none)", ""]
     path = output_dir / "README.md"
-    path.write_text("\n".join(lines), encoding="utf-8")
+    atomic.write_text(path, "\n".join(lines))
     return path
 
 
@@ -117,7 +119,7 @@ def add_card_section(folder: str | Path, title: str, markdown: str) -> None:
         text = text.replace(EVALUATION_MARKER, f"{section}{EVALUATION_MARKER}", 1)
     else:
         text += "\n" + section
-    path.write_text(text, encoding="utf-8")
+    atomic.write_text(path, text)
 
 
 def read_training_queries(folder: str | Path) -> list[str]:

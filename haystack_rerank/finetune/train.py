@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from haystack_rerank import beir
+from haystack_rerank.atomic import atomic_folder
 from haystack_rerank.errors import ConfigurationError
 from haystack_rerank.finetune import data as ftdata
 from haystack_rerank.finetune.card import write_model_card
@@ -298,14 +298,6 @@ def _run(config: FinetuneConfig) -> FinetuneResult:  # noqa: PLR0915 - one linea
     best_checkpoint = trainer.state.best_model_checkpoint
     best_metric = trainer.state.best_metric
 
-    for stale in ("model.safetensors", "pytorch_model.bin"):
-        (output_dir / stale).unlink(missing_ok=True)
-    model.save_pretrained(str(output_dir))
-    (output_dir / TRAINING_QUERIES_FILE).write_text(
-        json.dumps({"dataset": str(config.dataset_dir), "split": config.split, "query_ids": used_query_ids}, indent=1)
-        + "\n",
-        encoding="utf-8",
-    )
     result = FinetuneResult(
         output_dir=output_dir,
         training_queries=used_query_ids,
@@ -325,11 +317,23 @@ def _run(config: FinetuneConfig) -> FinetuneResult:  # noqa: PLR0915 - one linea
         "title_pair_queries": len(hidden),
         "training_pairs": _pair_count(rows),
     }
-    (output_dir / TRAINING_LOG_FILE).write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
-    write_model_card(output_dir, summary)
-    if not config.keep_checkpoints:
-        shutil.rmtree(checkpoints, ignore_errors=True)
+    # the model folder is written whole beside the old one and swapped in: never half a model
+    with atomic_folder(output_dir) as staging:
+        model.save_pretrained(str(staging))
+        queries = {"dataset": str(config.dataset_dir), "split": config.split, "query_ids": used_query_ids}
+        (staging / TRAINING_QUERIES_FILE).write_text(json.dumps(queries, indent=1) + "\n", encoding="utf-8")
+        (staging / TRAINING_LOG_FILE).write_text(json.dumps(summary, indent=1) + "\n", encoding="utf-8")
+        write_model_card(staging, summary)
+        _carry_over(output_dir, staging, keep_checkpoints=config.keep_checkpoints)
     return result
+
+
+def _carry_over(old: Path, new: Path, *, keep_checkpoints: bool) -> None:
+    """Move what the old folder holds besides the model (other files, kept checkpoints) into the new one."""
+    stale = {"model.safetensors", "pytorch_model.bin"} | (set() if keep_checkpoints else {"checkpoints"})
+    for entry in old.iterdir() if old.is_dir() else []:
+        if entry.name not in stale and not (new / entry.name).exists():
+            os.replace(entry, new / entry.name)
 
 
 def _pair_count(rows: list[dict[str, Any]]) -> int:
