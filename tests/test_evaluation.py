@@ -129,7 +129,7 @@ def test_eval_and_sweep_commands_end_to_end(dataset, tiny_cross_encoder, tmp_pat
     assert "verdict" in summary and summary["rerank_vs_hybrid"]["queries"] == 7
     assert (out / "summary.md").read_text().startswith("Queries: 7")
     assert (
-        "already hold the 40 documents"
+        "already hold exactly the 40 documents"
         in subprocess.run(
             [
                 sys.executable,

@@ -65,7 +65,7 @@ def test_timeout_and_retries_from_the_environment_reach_the_clients_not_yaml(
     lexical = stores.lexical_store(settings)
     vectors = stores.vector_store(replace(settings, qdrant_url="http://127.0.0.1:6333"))
     try:
-        lexical.count_documents()  # the integration builds its opensearch-py client
+        lexical._ensure_initialized()  # the integration builds its opensearch-py client (no index is created)
         transport = lexical._client.transport
         assert (transport.get_connection().timeout, transport.max_retries) == (2.5, 0)
     finally:

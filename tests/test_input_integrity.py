@@ -263,7 +263,7 @@ def test_a_non_utf8_file_in_a_folder_corpus_is_named(tmp_path):
         ("", "is empty"),
         ("- a\n- b\n", "is a list, not a mapping"),
         ("components: {}\ninputs: 5\n", "declares no `inputs: query:` targets"),
-        ("components: {}\ninputs:\n  query: 5\n", "`inputs: query:` got [5]"),
+        ("components: {}\ninputs:\n  query: 5\n", "`inputs: query:` got 5;"),
         ("components: {}\ninputs:\n  query: retriever\n", "`inputs: query:` got ['retriever']"),
         ("components: {}\ninputs:\n  query: retriever.query\n", "names 'retriever', which is not a component"),
         ("components: [\n", "is not valid YAML"),
