@@ -246,3 +246,38 @@ def test_rerank_reads_rerank_depth_candidates_whatever_top_k(tmp_path, embedded,
             qid, _, doc_id, *_ = line.split()
             runs[top_k].setdefault(qid, []).append(doc_id)
     assert {q: ids[:3] for q, ids in runs["20"].items()} == runs["3"]
+
+
+def test_a_run_file_cut_short_by_a_file_size_limit_leaves_the_previous_run(tmp_path):
+    """A real short write: the child process may not write files over 4 kB (RLIMIT_FSIZE), like a full disk."""
+    import subprocess
+    import sys
+
+    run_file = tmp_path / "run.trec"
+    run_file.write_text("q1 Q0 d1 1 1.000000 previous\n")
+    child = (
+        "import resource, signal, sys\n"
+        "from haystack_rerank import beir\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))\n"
+        "beir.write_trec_run(sys.argv[1], {f'q{i}': [(f'd{j}', 1.0) for j in range(100)] for i in range(50)}, 't')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", child, str(run_file)], capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0 and "File too large" in result.stderr
+    assert run_file.read_text() == "q1 Q0 d1 1 1.000000 previous\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["run.trec"]
+
+
+def test_a_model_folder_is_replaced_whole_or_not_at_all(tmp_path):
+    from haystack_rerank.atomic import atomic_folder
+
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text("old")
+    with pytest.raises(RuntimeError), atomic_folder(folder) as staging:
+        (staging / "config.json").write_text("new")
+        raise RuntimeError("killed while saving the weights")
+    assert (folder / "config.json").read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["model"]
+    with atomic_folder(folder) as staging:
+        (staging / "config.json").write_text("new")
+    assert (folder / "config.json").read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["model"]

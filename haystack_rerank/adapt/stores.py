@@ -4,7 +4,8 @@ The package's own stores, retrievers and rankers, as `adapt` uses them.
 The new bi-encoder's vectors go to a collection of their own, named after the model's weights
 (`<collection>-bi-<fingerprint>`): old and new vectors never mix in one collection, the old collection keeps
 serving until the new pipeline files are used, and an interrupted re-index is completed by running `adapt`
-again (writes overwrite by id; the count check at the end proves both stores hold the corpus).
+again (only what is missing or outdated is written; the check of ids and content hashes at the end proves
+both stores hold the corpus).
 """
 
 from __future__ import annotations
@@ -56,14 +57,14 @@ class AdaptStores:
         from haystack_rerank.indexing import index_documents, save_lexical_store
 
         lexical, vectors = self._open(collection, embedding_model)
-        if _holds_exactly(lexical, corpus) and _holds_exactly(vectors, corpus):
-            return
+        # index_documents compares the stores' manifests (ids, content hashes, model) with the corpus and
+        # writes only what differs: nothing at all when both already hold exactly the corpus
         documents = [
             Document(id=doc_id, content=text, meta={"title": title} if title else {})
             for doc_id, (title, text) in corpus.items()
         ]
         settings = replace(self.settings, embedding_model=embedding_model)
-        index_documents(
+        report = index_documents(
             documents,
             embedder=DocumentEmbedder(
                 model=embedding_model, progress_bar=False, model_kwargs=settings.embedding_model_kwargs
@@ -71,8 +72,11 @@ class AdaptStores:
             lexical_store=lexical,
             vector_store=vectors,
             progress_bar=self.progress_bar,
+            embedding_model=embedding_model,
+            embedding_dim=settings.embedding_dim,
         )
-        save_lexical_store(lexical, settings.memory_bm25_file)
+        if report.written or report.removed:
+            save_lexical_store(lexical, settings.memory_bm25_file)
 
     def retriever(self, embedding_model: str, collection: str, *, top_k: int = 100) -> Any:
         from haystack_rerank import stores
@@ -95,10 +99,3 @@ class AdaptStores:
             ranker.cache = cache
         ranker.warm_up()
         return ranker
-
-
-def _holds_exactly(store: Any, corpus: dict[str, tuple[str, str]]) -> bool:
-    if store.count_documents() != len(corpus):
-        return False
-    held = {doc.id for doc in store.filter_documents()}
-    return held == set(corpus)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from haystack_rerank import atomic
 from haystack_rerank.models import DEFAULT_EMBEDDING_MODEL, STARTER_RERANK_MODEL
 
 
@@ -45,8 +46,7 @@ def probe_command(
         model or [STARTER_RERANK_MODEL], embedding_model=embedding_model, cases=selected, max_length=max_length
     )
     if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(report, indent=2), encoding="utf-8")
+        atomic.write_text(output, json.dumps(report, indent=2))
     if plot is not None:
         report["plot"] = str(draw(report, plot))
     if as_json:

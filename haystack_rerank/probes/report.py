@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from haystack_rerank import atomic
 from haystack_rerank.models import DEFAULT_EMBEDDING_MODEL, STARTER_RERANK_MODEL
 from haystack_rerank.probes import scorers
 from haystack_rerank.probes.cases import (
@@ -165,8 +166,7 @@ def plot(report: dict[str, Any], path: str | Path) -> Path:
     axes.legend(fontsize=7, loc="lower right")
     figure.tight_layout()
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
+    atomic.write_with(path, lambda temporary: figure.savefig(temporary, dpi=120, format=path.suffix[1:] or "png"))
     plt.close(figure)
     return path
 
