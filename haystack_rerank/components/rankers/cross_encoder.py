@@ -18,6 +18,7 @@ from haystack.utils.hf import deserialize_hf_model_kwargs, serialize_hf_model_kw
 
 from haystack_rerank.cache.base import RerankCache
 from haystack_rerank.cache.keys import ScoringScope, fingerprint_model_folder, make_cache_key
+from haystack_rerank.components.rankers._compiled import CompiledScorer
 from haystack_rerank.components.rankers._inference import (
     OpenVINOScorer,
     PredictScorer,
@@ -44,7 +45,7 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_RERANK_MODEL = "cross-encoder/ms-marco-MiniLM-L-6-v2"
 RETRIEVAL_SCORE_META_KEY = "retrieval_score"
-BACKENDS = ("torch", "onnx", "openvino")
+BACKENDS = ("torch", "compiled", "onnx", "openvino")
 PRECISIONS = ("float32", "bfloat16", "int8")
 
 
@@ -105,7 +106,7 @@ class CrossEncoderRanker:
         scale_score: bool = True,
         meta_fields_to_embed: list[str] | None = None,
         embedding_separator: str = "\n",
-        backend: Literal["torch", "onnx", "openvino"] = "torch",
+        backend: Literal["torch", "compiled", "onnx", "openvino"] = "torch",
         precision: Literal["float32", "bfloat16", "int8"] = "float32",
         cache: RerankCache | None = None,
         low_confidence_threshold: float | None = None,
@@ -139,7 +140,9 @@ class CrossEncoderRanker:
         :param meta_fields_to_embed: Meta fields (e.g. `["title"]`) placed before the content in the
             text the model reads.
         :param embedding_separator: Joins the embedded meta values and the content.
-        :param backend: "torch" (PyTorch, tokenized once, run directly), "openvino" (the torch model converted
+        :param backend: "torch" (PyTorch, tokenized once, run directly), "compiled" (the torch model compiled by
+            `torch.compile` in `warm_up`, ~40 s the first time on a machine, then reused from the compile cache;
+            batches padded to multiples of 64 tokens), "openvino" (the torch model converted
             in memory by OpenVINO; needs the `openvino` package) or "onnx" (exported once to a local ONNX file,
             run by ONNX Runtime; needs the `onnxruntime` and `onnx` packages).
         :param precision: "float32"; "bfloat16": bf16 weights on torch, bf16 inference on OpenVINO; "int8":
@@ -324,6 +327,8 @@ class CrossEncoderRanker:
             except ImportError as err:
                 msg = "CrossEncoderRanker backend='onnx' needs onnxruntime and onnx: pip install onnxruntime onnx."
                 raise ConfigurationError(msg) from err
+        if self.backend == "compiled":
+            return CompiledScorer(cross_encoder, precision, self.batch_size)
         if self.backend == "torch" and getattr(cross_encoder, "tokenizer", None) is not None:
             return TorchScorer(cross_encoder)
         return PredictScorer(cross_encoder)
@@ -333,7 +338,7 @@ class CrossEncoderRanker:
         import torch
         from sentence_transformers import CrossEncoder
 
-        if self.threads is not None and self.backend == "torch":
+        if self.threads is not None and self.backend in ("torch", "compiled"):
             torch.set_num_threads(self.threads)
         location = resolve_model(self.model)
         device = ComponentDevice.resolve_device(self.device)
