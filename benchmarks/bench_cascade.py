@@ -1,0 +1,107 @@
+"""
+Cascade and gating on SciFact: gate thresholds chosen on a slice of TRAIN queries, every row reported on DEV.
+
+For each (N, M): a small cross-encoder scores the hybrid top N, the full one re-scores the top M (CascadeRanker);
+for each gate margin: how often it fires and the nDCG@10 it costs. Rows without a small model gate on the
+first-stage (RRF) scores. Quality comes from cached scores; latency (rerank only, no cache) from the first
+--latency-queries queries.
+
+    python benchmarks/bench_cascade.py --small-model /tmp/models/starter-l2 \
+        --dev-run runs/dev_hybrid.trec --train-run runs/train200_hybrid.trec
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def fused_lists(run: dict, corpus: dict, queries: dict) -> dict:
+    from dataclasses import replace
+
+    out = {}
+    for qid in queries:
+        ranked = sorted(run.get(qid, {}).items(), key=lambda kv: -kv[1])
+        out[qid] = [replace(corpus[doc_id], score=score) for doc_id, score in ranked]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", type=Path, default=Path("../shared/data/scifact"))
+    parser.add_argument("--model", default="haystack-rerank/scifact-minilm-l6-ce")
+    parser.add_argument("--small-model", required=True)
+    parser.add_argument("--dev-run", type=Path, required=True, help="TREC run of hybrid on dev (top 100)")
+    parser.add_argument("--train-run", type=Path, required=True, help="TREC run of hybrid on a train slice")
+    parser.add_argument("--train-queries", type=int, default=100)
+    parser.add_argument("--backend", default="compiled")
+    parser.add_argument("--precision", default="bfloat16")
+    parser.add_argument("--alpha", type=float, default=0.5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--latency-queries", type=int, default=10)
+    parser.add_argument("--budget-ms", type=float, default=450.0)
+    parser.add_argument("--output", type=Path, default=Path("runs/bench_cascade.json"))
+    args = parser.parse_args()
+
+    import haystack_rerank  # noqa: F401
+    from haystack_rerank import beir
+    from haystack_rerank.cache import MemoryRerankCache
+    from haystack_rerank.components.rankers import CrossEncoderRanker
+    from haystack_rerank.evaluation import cascade_sweep as cs
+
+    def ranker(model: str, cached: bool) -> CrossEncoderRanker:
+        made = CrossEncoderRanker(
+            model=model,
+            max_length=192,
+            meta_fields_to_embed=["title"],
+            backend=args.backend,
+            precision=args.precision,
+            alpha=args.alpha,
+            threads=args.threads,
+            top_k=100,
+            cache=MemoryRerankCache(max_entries=1_000_000) if cached else None,
+        )
+        made.warm_up()
+        return made
+
+    corpus = {d.id: d for d in beir.load_corpus(args.dataset / "corpus.jsonl")}
+    full = (ranker(args.model, True), ranker(args.model, False))
+    small = (ranker(args.small_model, True), ranker(args.small_model, False))
+    cascades = [(100, 10), (100, 20), (100, 30), (50, 20)]
+    plain = [(50, 50), (100, 100), (50, 30), (100, 30)]  # the full model alone (first-stage order, gate on RRF)
+    result: dict = {"args": {k: str(v) for k, v in vars(args).items()}}
+    for split, run_path, limit in (("train", args.train_run, args.train_queries), ("dev", args.dev_run, None)):
+        queries = beir.load_queries(args.dataset / f"queries_{split}.jsonl")
+        qrels = beir.load_qrels(args.dataset / "qrels" / f"{split}.tsv")
+        run = beir.read_trec_run(run_path)
+        chosen = [qid for qid in queries if qid in run and qid in qrels][:limit]
+        queries = {qid: queries[qid] for qid in chosen}
+        qrels = {qid: qrels[qid] for qid in chosen}
+        fused = fused_lists(run, corpus, queries)
+        latency = args.latency_queries if split == "dev" else 0
+        rows = cs.cascade_sweep(
+            queries, qrels, fused, full=full, small=small, settings=cascades, latency_queries=latency
+        )
+        for row in rows:
+            row["small"] = True
+        plain_rows = cs.cascade_sweep(
+            queries, qrels, fused, full=full, small=None, settings=plain, latency_queries=latency
+        )
+        result[split] = {"queries": len(queries), "rows": rows + [{**r, "small": False} for r in plain_rows]}
+        print(f"{split}: {len(queries)} queries", flush=True)
+    picks = cs.pick_gates(result["train"]["rows"])
+    result["gate_picks_on_train"] = {f"{n},{m}": g for (n, m), g in picks.items()}
+    dev_rows = result["dev"]["rows"]
+    result["recommendation"] = cs.recommend(dev_rows, args.budget_ms)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    print(cs.markdown([r for r in dev_rows if r["small"]], f"DEV, small model {args.small_model} then the full one"))
+    alone = "DEV, the full model alone (gate on first-stage scores)"
+    print(cs.markdown([r for r in dev_rows if not r["small"]], alone))
+    print("Gate margins chosen on TRAIN (max firing with <= 0.005 nDCG@10 loss):", result["gate_picks_on_train"])
+    print("Recommendation for", args.budget_ms, "ms p95:", json.dumps(result["recommendation"]))
+
+
+if __name__ == "__main__":
+    main()
