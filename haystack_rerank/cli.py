@@ -207,7 +207,8 @@ def run(
     from haystack_rerank.manifest import require_documents
 
     lexical_store, vectors = stores.lexical_store(settings), stores.vector_store(settings)
-    held = require_documents(lexical_store, vectors, settings.memory_bm25_file)
+    queried = (None if stage is Stage.dense else lexical_store, None if stage is Stage.bm25 else vectors)
+    held = require_documents(*queried, settings.memory_bm25_file)
     # the reranker reads the top --rerank-depth fused candidates, so fuse at least that many
     fused = max(top_k, rerank_depth) if stage is Stage.rerank else top_k
     fused, depth = min(fused, held), min(max(depth, fused), held)  # no store can return more than it holds

@@ -140,8 +140,9 @@ def _check_dimension(store: Any, expected_dim: int | None) -> None:
 
 def require_documents(lexical: Any, vectors: Any, memory_file: Any = None) -> int:
     """
-    Before querying: both stores must exist and hold documents (a typo in a name must not answer "no hits").
-    Returns how many documents the smaller one holds, the most a search can return. Creates nothing.
+    Before querying: the stores (None: not queried) must exist and hold documents (a typo in a name must not
+    answer "no hits"). Returns how many documents the smaller one holds, the most a search can return.
+    Creates nothing.
     """
     if isinstance(lexical, InMemoryDocumentStore) and lexical.count_documents() == 0:
         where = f"{memory_file} does not exist or is empty" if memory_file else "is empty"
@@ -151,7 +152,7 @@ def require_documents(lexical: Any, vectors: Any, memory_file: Any = None) -> in
         )
         raise MissingIndexError(msg)
     counts = []
-    for store in (lexical, vectors):
+    for store in (s for s in (lexical, vectors) if s is not None):
         count = store.count_documents()
         if count == 0:
             if hasattr(store, "_missing_index_error"):  # OpenSearchStore, QdrantStore: named with the fix

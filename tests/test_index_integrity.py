@@ -281,3 +281,18 @@ def test_a_model_folder_is_replaced_whole_or_not_at_all(tmp_path):
     with atomic_folder(folder) as staging:
         (staging / "config.json").write_text("new")
     assert (folder / "config.json").read_text() == "new" and [p.name for p in tmp_path.iterdir()] == ["model"]
+
+
+def test_the_manifest_records_the_embedding_model_and_dimension(tmp_path, document_embedder, unique_name):
+    from haystack_rerank.indexing import index_documents
+
+    lexical, vectors = InMemoryDocumentStore(), QdrantStore(path=str(tmp_path / "q"), index=unique_name)
+    common = {"embedder": document_embedder, "lexical_store": lexical, "vector_store": vectors, "progress_bar": False}
+    first = index_documents(DOCUMENTS, embedding_model="model-a", embedding_dim=384, **common)
+    again = index_documents(DOCUMENTS, embedding_model="model-a", embedding_dim=384, **common)
+    other = index_documents(DOCUMENTS, embedding_model="model-b", embedding_dim=384, **common)
+    assert (first.written, again.written, again.unchanged, other.written) == (6, 0, 6, 6)
+    assert {d.meta["embedding_model"] for d in vectors.filter_documents()} == {"model-b"}
+    smaller = QdrantStore(path=str(tmp_path / "q"), index=unique_name, embedding_dim=8)
+    with pytest.raises(ConfigurationError, match=rf"collection '{unique_name}' does not fit.*vector size '384'"):
+        index_documents(DOCUMENTS, embedding_model="model-b", embedding_dim=8, **{**common, "vector_store": smaller})

@@ -185,7 +185,15 @@ class QdrantStore(QdrantDocumentStore):
         # the integration creates a missing collection at first use, even for a search or a count
         if not getattr(self, "_may_create", True) and not self._client.collection_exists(collection_name):
             raise self._missing_index_error("does not exist")
-        super()._set_up_collection(collection_name, *args, **kwargs)
+        try:
+            super()._set_up_collection(collection_name, *args, **kwargs)
+        except ValueError as err:  # the integration's "configured with a vector size ..." and similar
+            msg = (
+                f"The collection {collection_name!r} does not fit this store: {err} Its vectors come from another "
+                f"embedding model: index into another collection (--collection / {ENV_QDRANT_COLLECTION}) or "
+                "delete this one and index again."
+            )
+            raise ConfigurationError(msg) from err
 
     def _missing_index_error(self, state: str) -> MissingIndexError:
         where = f"Qdrant at {without_credentials(str(self.url))}" if self.url else "embedded Qdrant"
