@@ -56,15 +56,23 @@ def _reports_unavailable(method: F) -> F:
                 raise ServiceUnavailableError(self._locked_message()) from err
             raise
         except (ResponseHandlingException, UnexpectedResponse) as err:
-            if isinstance(err, UnexpectedResponse) and (err.status_code or 0) < 500:  # noqa: PLR2004
-                if self.url and not self._answers_like_qdrant():
-                    raise ConfigurationError(self._not_qdrant_message(err)) from err
-                raise
-            if self.url and isinstance(err, ResponseHandlingException) and not self._answers_like_qdrant():
+            client_error = isinstance(err, UnexpectedResponse) and (err.status_code or 0) < 500  # noqa: PLR2004
+            # a server answered, but maybe not Qdrant: an HTTP 4xx, or a body qdrant-client cannot parse
+            if self.url and (client_error or not _is_transport_error(err)) and self._answers_like_qdrant() is False:
                 raise ConfigurationError(self._not_qdrant_message(err)) from err
+            if client_error:
+                raise
             raise ServiceUnavailableError(self._unreachable_message(err)) from err
 
     return wrapper  # type: ignore[return-value]
+
+
+def _is_transport_error(err: Exception) -> bool:
+    """qdrant-client wraps connection errors and timeouts in ResponseHandlingException (`source`)."""
+    import httpx
+
+    source = getattr(err, "source", None)
+    return isinstance(source, (httpx.TransportError, OSError)) or "timed out" in str(err).lower()
 
 
 @atexit.register
@@ -262,14 +270,18 @@ class QdrantStore(QdrantDocumentStore):
     count_documents = _reports_unavailable(QdrantDocumentStore.count_documents)
     delete_documents = _reports_unavailable(QdrantDocumentStore.delete_documents)
 
-    def _answers_like_qdrant(self) -> bool:
-        """Whether the server at `url` answers Qdrant's root endpoint (`{"title": "qdrant - ...", ...}`)."""
+    def _answers_like_qdrant(self) -> bool | None:
+        """Whether the server at `url` answers Qdrant's root endpoint (`{"title": "qdrant - ...", ...}`);
+        None when it does not answer at all."""
         import httpx
 
         try:
             answer = httpx.get(str(self.url).rstrip("/") + "/", timeout=self.timeout or 5)
+        except httpx.HTTPError:
+            return None
+        try:
             return "qdrant" in str(answer.json().get("title", "")).lower()
-        except Exception:  # noqa: BLE001 - not JSON, not reachable: not a Qdrant server
+        except Exception:  # noqa: BLE001 - not JSON, not an object: not Qdrant
             return False
 
     def _not_qdrant_message(self, err: Exception) -> str:
