@@ -44,6 +44,8 @@ class TestPseudoQueries:
         held = {q.source for q in first if q.held_out}
         trained = {q.source for q in first if not q.held_out}
         assert held and trained and not held & trained
+        share = sum(q.held_out for q in first) / len(first)
+        assert 0.05 <= share <= 0.15  # the held-out share of the queries, not of the corpus
 
     def test_sentence_queries_are_removed_from_their_source_and_titles_hidden(self):
         corpus = _corpus(80)

@@ -185,8 +185,9 @@ def generate(
         msg = "adapt: no document has 5 or more content words to write a query from; check the corpus text field."
         raise ConfigurationError(msg)
     rng.shuffle(doc_ids)
-    held = max(1, round(len(doc_ids) * held_out_fraction)) if held_out_fraction > 0 else 0
-    held_out_sources = set(doc_ids[:held])
+    # every k-th passage in visiting order is held out, so the held-out share holds however many are used
+    every = round(1 / held_out_fraction) if held_out_fraction > 0 else 0
+    held_out_sources = {doc for index, doc in enumerate(doc_ids) if every and index % every == every - 1}
     terms = _distinctive_terms(corpus, doc_ids)
 
     queries: list[PseudoQuery] = []
