@@ -325,11 +325,15 @@ def ask(
         typer.echo(json.dumps(result, indent=2, default=str))
         return
     settings = _settings(lexical, opensearch_hosts, index_name, qdrant_url, qdrant_path, collection, data_dir)
+    from haystack_rerank.manifest import require_documents
+
+    lexical_store, vectors = stores.lexical_store(settings), stores.vector_store(settings)
+    require_documents(lexical_store, vectors, settings.memory_bm25_file)  # a typo must not answer from nothing
     pipeline = pipelines.rag_extractive(
         rerank_depth=rerank_depth,
         top_k=top_k,
         reranker_model=reranker_model,
-        retriever=stores.hybrid_retriever(settings),
+        retriever=stores.hybrid_retriever(settings, lexical=lexical_store, vectors=vectors),
     )
     result = ask_pipeline(pipeline, question)
     typer.echo(json.dumps(result, indent=2) if as_json else format_result(result, {}))

@@ -20,9 +20,7 @@ def _corpus(count: int, seed: int = 0) -> dict[str, tuple[str, str]]:
     corpus = {}
     for index in range(count):
         topic = rng.sample(WORDS, 4)
-        sentences = [
-            " ".join([*topic[:2], *rng.sample(WORDS, 8)]).capitalize() + "." for _ in range(rng.randint(2, 4))
-        ]
+        sentences = [" ".join([*topic[:2], *rng.sample(WORDS, 8)]).capitalize() + "." for _ in range(rng.randint(2, 4))]
         corpus[f"d{index}"] = (" ".join(topic).title(), " ".join(sentences))
     return corpus
 
@@ -179,11 +177,7 @@ def test_adapt_refuses_bad_input_before_writing(tmp_path, tiny_cross_encoder):  
     with pytest.raises(ConfigurationError, match="not a cross-encoder"):
         adapt(_config(tmp_path, corpus_file, resolve_model(DEFAULT_EMBEDDING_MODEL)), _stores(tmp_path))
     with pytest.raises(ConfigurationError, match="not a bi-encoder"):
-        adapt(
-            _config(tmp_path, corpus_file, tiny_cross_encoder, embedding_model=tiny_cross_encoder), _stores(tmp_path)
-        )
+        adapt(_config(tmp_path, corpus_file, tiny_cross_encoder, embedding_model=tiny_cross_encoder), _stores(tmp_path))
     with pytest.raises(ConfigurationError, match="qrels"):
-        adapt(
-            _config(tmp_path, corpus_file, tiny_cross_encoder, labelled_dataset=str(tmp_path)), _stores(tmp_path)
-        )
+        adapt(_config(tmp_path, corpus_file, tiny_cross_encoder, labelled_dataset=str(tmp_path)), _stores(tmp_path))
     assert not (tmp_path / "adapted" / "work" / "teacher_lists.json").exists()

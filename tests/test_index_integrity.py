@@ -296,3 +296,10 @@ def test_the_manifest_records_the_embedding_model_and_dimension(tmp_path, docume
     smaller = QdrantStore(path=str(tmp_path / "q"), index=unique_name, embedding_dim=8)
     with pytest.raises(ConfigurationError, match=rf"collection '{unique_name}' does not fit.*vector size '384'"):
         index_documents(DOCUMENTS, embedding_model="model-b", embedding_dim=8, **{**common, "vector_store": smaller})
+
+
+def test_ask_on_a_store_that_was_never_indexed_fails_naming_it(tmp_path):
+    result = invoke("ask", "what lowers blood pressure?", "--lexical", "memory", "--data-dir", str(tmp_path / "d"))
+    assert isinstance(result.exception, MissingIndexError), result.output
+    assert "bm25-haystack_rerank.json does not exist" in str(result.exception)
+    assert not (tmp_path / "d" / "qdrant").exists()
