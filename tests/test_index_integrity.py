@@ -303,3 +303,24 @@ def test_ask_on_a_store_that_was_never_indexed_fails_naming_it(tmp_path):
     assert isinstance(result.exception, MissingIndexError), result.output
     assert "bm25-haystack_rerank.json does not exist" in str(result.exception)
     assert not (tmp_path / "d" / "qdrant").exists()
+
+
+def test_an_empty_in_process_bm25_store_is_a_failed_leg(tmp_path, text_embedder, unique_name):
+    from haystack.components.retrievers.in_memory import InMemoryBM25Retriever
+
+    from haystack_rerank.components.retrievers import HybridRetriever, QdrantEmbeddingRetriever
+
+    vectors = QdrantStore(path=str(tmp_path / "qdrant"), index=unique_name)
+    vectors.write_documents(
+        [Document(id="x", content="blood pressure", embedding=text_embedder.run(text="blood pressure")["embedding"])]
+    )
+    retriever = HybridRetriever(
+        lexical_retriever=InMemoryBM25Retriever(document_store=InMemoryDocumentStore()),
+        text_embedder=text_embedder,
+        embedding_retriever=QdrantEmbeddingRetriever(document_store=vectors),
+        on_leg_failure="degrade",
+    )
+    meta = retriever.run(query="blood pressure")["meta"]
+    assert (
+        meta["lexical"]["status"] == "failed" and "InMemoryDocumentStore holds no document" in meta["lexical"]["error"]
+    )

@@ -16,7 +16,7 @@ from haystack.core.serialization import component_to_dict
 from haystack.utils.deserialization import deserialize_component_inplace
 
 from haystack_rerank.components.joiners.reciprocal_rank_fusion import ReciprocalRankFusion
-from haystack_rerank.errors import ConfigurationError, RetrievalLegError, ServiceUnavailableError
+from haystack_rerank.errors import ConfigurationError, MissingIndexError, RetrievalLegError, ServiceUnavailableError
 
 logger = logging.getLogger(__name__)
 
@@ -162,7 +162,8 @@ class HybridRetriever:
     ) -> list[Document]:
         """Run the lexical leg alone."""
         top_k = top_k if top_k is not None else self.lexical_top_k
-        return self.lexical_retriever.run(query=query, filters=filters, top_k=top_k)["documents"]
+        documents = self.lexical_retriever.run(query=query, filters=filters, top_k=top_k)["documents"]
+        return documents or _refuse_empty_store(LEXICAL, self.lexical_retriever)
 
     def retrieve_dense(
         self, query: str, filters: dict[str, Any] | None = None, top_k: int | None = None
@@ -170,7 +171,8 @@ class HybridRetriever:
         """Run the dense leg alone: embed the query, then search the vector store."""
         top_k = top_k if top_k is not None else self.dense_top_k
         embedding = self.text_embedder.run(text=query)["embedding"]
-        return self.embedding_retriever.run(query_embedding=embedding, filters=filters, top_k=top_k)["documents"]
+        documents = self.embedding_retriever.run(query_embedding=embedding, filters=filters, top_k=top_k)["documents"]
+        return documents or _refuse_empty_store(DENSE, self.embedding_retriever)
 
     # -- run ---------------------------------------------------------------------------------------
 
@@ -272,6 +274,16 @@ class HybridRetriever:
             logger.warning(
                 "HybridRetriever: the %s leg failed, answering from the other leg: %s", leg, _describe(error)
             )
+
+
+def _refuse_empty_store(leg: str, retriever: Any) -> list[Document]:
+    """No hit because the leg's store holds nothing is a failure of that leg, not an answer ("0 hits")."""
+    store = getattr(retriever, "document_store", None) or getattr(retriever, "_document_store", None)
+    # OpenSearchStore and QdrantStore raise MissingIndexError by themselves, naming the index and the fix
+    if store is not None and not hasattr(store, "_missing_index_error") and store.count_documents() == 0:
+        msg = f"The {leg} leg's {type(store).__name__} holds no document. Index a corpus into it first."
+        raise MissingIndexError(msg)
+    return []
 
 
 def _timed(leg: Any, query: str, filters: dict[str, Any] | None, top_k: int) -> tuple[list[Document], float, Any]:
