@@ -122,6 +122,16 @@ def index(
     keep_removed: Annotated[
         bool, typer.Option(help="Keep documents the stores hold but the corpus no longer does (default: delete).")
     ] = False,
+    opensearch_shards: Annotated[
+        int | None,
+        typer.Option(envvar="OPENSEARCH_SHARDS", help="Primary shards of a new OpenSearch index (default 1)."),
+    ] = None,
+    opensearch_replicas: Annotated[
+        int | None,
+        typer.Option(
+            envvar="OPENSEARCH_REPLICAS", help="Replicas per shard of a new OpenSearch index (default 0; 1 on a cluster)."
+        ),
+    ] = None,
     on_bad_line: OnBadLineOpt = OnBadLine.error,
     skip_malformed: SkipMalformedOpt = False,
     as_json: JsonOpt = False,
@@ -139,6 +149,7 @@ def index(
     from haystack_rerank.indexing import index_documents, save_lexical_store
 
     settings = _settings(lexical, opensearch_hosts, index_name, qdrant_url, qdrant_path, collection, data_dir)
+    settings.opensearch_shards, settings.opensearch_replicas = opensearch_shards, opensearch_replicas
     skipped_lines: list[int] = []
     documents = beir.load_corpus(
         corpus, on_bad_line=on_bad_line.value, skip_malformed=skip_malformed, skipped_lines=skipped_lines
@@ -200,6 +211,7 @@ def run(
     from haystack_rerank.evaluation.latency import summarize_latencies
 
     settings = _settings(lexical, opensearch_hosts, index_name, qdrant_url, qdrant_path, collection, data_dir)
+    settings.opensearch_shards, settings.opensearch_replicas = opensearch_shards, opensearch_replicas
     skipped_lines: list[int] = []
     query_texts = beir.load_queries(
         queries, on_bad_line=on_bad_line.value, skip_malformed=skip_malformed, skipped_lines=skipped_lines

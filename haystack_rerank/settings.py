@@ -17,6 +17,8 @@ ENV_OPENSEARCH_HOSTS = "OPENSEARCH_HOSTS"
 ENV_OPENSEARCH_INDEX = "OPENSEARCH_INDEX"
 ENV_OPENSEARCH_TIMEOUT = "OPENSEARCH_TIMEOUT"
 ENV_OPENSEARCH_MAX_RETRIES = "OPENSEARCH_MAX_RETRIES"
+ENV_OPENSEARCH_SHARDS = "OPENSEARCH_SHARDS"
+ENV_OPENSEARCH_REPLICAS = "OPENSEARCH_REPLICAS"
 ENV_QDRANT_URL = "QDRANT_URL"
 ENV_QDRANT_PATH = "QDRANT_PATH"
 ENV_QDRANT_COLLECTION = "QDRANT_COLLECTION"
@@ -31,6 +33,9 @@ DEFAULT_OPENSEARCH_HOSTS = "http://127.0.0.1:9200"
 DEFAULT_INDEX = "haystack_rerank"
 DEFAULT_OPENSEARCH_TIMEOUT = 30.0  # seconds per request
 DEFAULT_OPENSEARCH_MAX_RETRIES = 3  # opensearch-py's default: connection errors and 502/503/504 are retried
+# a new index: one primary shard, no replica (a single node cannot hold one); a cluster wants replicas >= 1
+DEFAULT_OPENSEARCH_SHARDS = 1
+DEFAULT_OPENSEARCH_REPLICAS = 0
 
 
 def _env(name: str, default: str | None = None) -> str | None:
@@ -62,6 +67,22 @@ def check_retries(name: str, value: object) -> int:
     return value
 
 
+def check_shards(name: str, value: object) -> int:
+    """A number of primary shards: an integer >= 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        msg = f"{name} must be an integer >= 1, got {value!r}. Use e.g. 1, or one per ~10-50 GB of index."
+        raise ConfigurationError(msg)
+    return value
+
+
+def check_replicas(name: str, value: object) -> int:
+    """A number of replicas per shard: an integer >= 0."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        msg = f"{name} must be an integer >= 0, got {value!r}. Use 0 on a single node, 1 on a cluster."
+        raise ConfigurationError(msg)
+    return value
+
+
 def _env_number(name: str, parse: Callable[[str], Any], check: Callable[[str, Any], Any], default: Any) -> Any:
     raw = _env(name)
     if raw is None:
@@ -81,6 +102,16 @@ def opensearch_timeout_from_env() -> float:
 def opensearch_max_retries_from_env() -> int:
     """`OPENSEARCH_MAX_RETRIES` (retries of a failed request), default 3."""
     return _env_number(ENV_OPENSEARCH_MAX_RETRIES, int, check_retries, DEFAULT_OPENSEARCH_MAX_RETRIES)
+
+
+def opensearch_shards_from_env() -> int:
+    """`OPENSEARCH_SHARDS` (primary shards of a new index), default 1."""
+    return _env_number(ENV_OPENSEARCH_SHARDS, int, check_shards, DEFAULT_OPENSEARCH_SHARDS)
+
+
+def opensearch_replicas_from_env() -> int:
+    """`OPENSEARCH_REPLICAS` (replicas of each shard of a new index), default 0."""
+    return _env_number(ENV_OPENSEARCH_REPLICAS, int, check_replicas, DEFAULT_OPENSEARCH_REPLICAS)
 
 
 def qdrant_timeout_from_env() -> float | None:
@@ -108,6 +139,9 @@ class StoreSettings:
     # None: the store reads OPENSEARCH_TIMEOUT / OPENSEARCH_MAX_RETRIES / QDRANT_TIMEOUT, so YAML carries no value
     opensearch_timeout: float | None = None
     opensearch_max_retries: int | None = None
+    # None: the store reads OPENSEARCH_SHARDS / OPENSEARCH_REPLICAS when it creates the index
+    opensearch_shards: int | None = None
+    opensearch_replicas: int | None = None
     qdrant_timeout: float | None = None
     data_dir: Path = field(default_factory=lambda: Path(_env(ENV_DATA_DIR, ".haystack-rerank")))
     embedding_model: str = field(default_factory=lambda: _env(ENV_EMBEDDING_MODEL, DEFAULT_EMBEDDING_MODEL))

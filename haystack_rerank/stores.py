@@ -29,6 +29,8 @@ def lexical_store(settings: StoreSettings) -> OpenSearchStore | InMemoryDocument
             embedding_dim=settings.embedding_dim,
             timeout=settings.opensearch_timeout,
             max_retries=settings.opensearch_max_retries,
+            shards=settings.opensearch_shards,
+            replicas=settings.opensearch_replicas,
         )
     if settings.lexical == "memory":
         return bm25_file.load(settings.memory_bm25_file)

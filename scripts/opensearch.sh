@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Start/stop a single-node OpenSearch on 127.0.0.1, fetched from Maven Central.
 #   scripts/opensearch.sh start|stop|status
+# (scripts/opensearch-cluster.sh sources this file for `fetch` and `launch` and starts a 2-3 node cluster.)
 # Env: OPENSEARCH_VERSION (2.19.4), OPENSEARCH_PORT (9200), OPENSEARCH_HEAP (512m),
 #      HAYSTACK_RERANK_CACHE (~/.cache/haystack-rerank, /var/cache/haystack-rerank as root): where the distribution and node data live.
 set -euo pipefail
@@ -46,6 +47,27 @@ PROPS
   mv "$HOME_DIR.tmp/opensearch-$VERSION" "$HOME_DIR" && rm -rf "$HOME_DIR.tmp"
 }
 
+# launch RUN_DIR HTTP_PORT TRANSPORT_PORT [-Esetting=value...]: start one node in the background (as an
+# unprivileged user when root), its pid (runuser's when root) in RUN_DIR/opensearch.pid
+launch() {
+  local run_dir="$1" http_port="$2" transport_port="$3"; shift 3
+  mkdir -p "$run_dir/data" "$run_dir/logs"
+  local as=()
+  if [ "$(id -u)" = 0 ]; then
+    id -u "$RUN_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$RUN_USER"
+    chown -R "$RUN_USER" "$run_dir" "$HOME_DIR"
+    as=(runuser -u "$RUN_USER" --)
+  fi
+  # the integ-test zip bundles no JDK: use the machine's
+  local java_home="${OPENSEARCH_JAVA_HOME:-${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")}}"
+  OPENSEARCH_JAVA_HOME="$java_home" OPENSEARCH_JAVA_OPTS="-Xms$HEAP -Xmx$HEAP" nohup "${as[@]}" "$HOME_DIR/bin/opensearch" \
+    -Enetwork.host=127.0.0.1 -Ehttp.port="$http_port" -Etransport.port="$transport_port" \
+    -Epath.data="$run_dir/data" -Epath.logs="$run_dir/logs" \
+    -Ecluster.routing.allocation.disk.threshold_enabled=false "$@" \
+    > "$run_dir/stdout.log" 2>&1 &
+  echo $! > "$run_dir/opensearch.pid"
+}
+
 healthy() {
   curl -fsS "$URL/_cluster/health?wait_for_status=green&timeout=1s" 2>/dev/null | grep -q '"status":"green"'
 }
@@ -57,21 +79,8 @@ start() {
   if curl -fsS "$URL" >/dev/null 2>&1; then log "port $PORT is taken by another process"; exit 1; fi
   fetch
   mkdir -p "$RUN_DIR/data" "$RUN_DIR/logs"
-  local as=()
-  if [ "$(id -u)" = 0 ]; then
-    id -u "$RUN_USER" >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin "$RUN_USER"
-    chown -R "$RUN_USER" "$RUN_DIR" "$HOME_DIR"
-    as=(runuser -u "$RUN_USER" --)
-  fi
-  # the integ-test zip bundles no JDK: use the machine's
-  local java_home="${OPENSEARCH_JAVA_HOME:-${JAVA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v java)")")")}}"
   log "starting OpenSearch $VERSION on $URL (heap $HEAP)"
-  OPENSEARCH_JAVA_HOME="$java_home" OPENSEARCH_JAVA_OPTS="-Xms$HEAP -Xmx$HEAP" nohup "${as[@]}" "$HOME_DIR/bin/opensearch" \
-    -Ediscovery.type=single-node -Enetwork.host=127.0.0.1 -Ehttp.port="$PORT" \
-    -Etransport.port=$((PORT + 100)) -Epath.data="$RUN_DIR/data" -Epath.logs="$RUN_DIR/logs" \
-    -Ecluster.routing.allocation.disk.threshold_enabled=false \
-    > "$RUN_DIR/stdout.log" 2>&1 &
-  echo $! > "$PID_FILE"
+  launch "$RUN_DIR" "$PORT" $((PORT + 100)) -Ediscovery.type=single-node
   for _ in $(seq 1 120); do
     if healthy; then log "green at $URL"; return 0; fi
     running || { log "process exited; see $RUN_DIR/stdout.log"; tail -20 "$RUN_DIR/stdout.log" >&2; exit 1; }
@@ -93,6 +102,9 @@ stop() {
 status() {
   if running && healthy; then echo "running $URL"; else echo "stopped"; return 3; fi
 }
+
+# sourced (by opensearch-cluster.sh): define the functions only
+[ "${BASH_SOURCE[0]}" = "$0" ] || return 0
 
 case "${1:-}" in
   start) start ;; stop) stop ;; status) status ;;

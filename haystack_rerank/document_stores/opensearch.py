@@ -24,14 +24,18 @@ from haystack_rerank.settings import (
     ENV_OPENSEARCH_INDEX,
     ENV_OPENSEARCH_MAX_RETRIES,
     ENV_OPENSEARCH_TIMEOUT,
+    check_replicas,
     check_retries,
+    check_shards,
     check_timeout,
     opensearch_max_retries_from_env,
+    opensearch_replicas_from_env,
+    opensearch_shards_from_env,
     opensearch_timeout_from_env,
     without_credentials,
 )
 
-# English analysis (stemming + stop words) on content and title; a single node needs no replicas.
+# English analysis (stemming + stop words) on content and title.
 OPENSEARCH_MAPPINGS: dict[str, Any] = {
     "properties": {
         "content": {"type": "text", "analyzer": "english"},
@@ -39,7 +43,13 @@ OPENSEARCH_MAPPINGS: dict[str, Any] = {
     },
     "dynamic_templates": [{"strings": {"match_mapping_type": "string", "mapping": {"type": "keyword"}}}],
 }
-OPENSEARCH_SETTINGS: dict[str, Any] = {"index": {"number_of_shards": 1, "number_of_replicas": 0}}
+
+
+def index_settings(shards: int, replicas: int) -> dict[str, Any]:
+    """The settings of a new index: `shards` primary shards, `replicas` copies of each on other nodes."""
+    return {"index": {"number_of_shards": shards, "number_of_replicas": replicas}}
+
+NO_PARTIAL_RESULTS = {"allow_partial_search_results": "false"}
 # answers of a node that is overloaded, starting or shutting down
 UNAVAILABLE_STATUSES = (429, 502, 503, 504)
 
@@ -129,6 +139,15 @@ class OpenSearchStore(OpenSearchDocumentStore):
     at construction time. `to_dict` writes what was given (usually `None`), so YAML carries no host names.
     Credentials stay the integration's `Secret`s (`OPENSEARCH_USERNAME` / `OPENSEARCH_PASSWORD`).
 
+    A new index gets `shards` primary shards (`OPENSEARCH_SHARDS`, default 1) and `replicas` copies of each
+    (`OPENSEARCH_REPLICAS`, default 0: a single node cannot hold a replica; use 1 on a cluster so a lost node
+    loses no document). Both apply when the index is created; an existing index keeps its own.
+
+    With several hosts the client sends each request to the next host in turn and, when one does not answer
+    (connection refused or reset), marks it dead for a while and retries the request on another host.
+    A search never returns partial results: if a shard has no live copy it fails (and a `degrade` hybrid
+    retriever answers from the dense leg) instead of silently missing that shard's documents.
+
     Each request waits at most `timeout` seconds (`OPENSEARCH_TIMEOUT`, default 30). opensearch-py retries a
     request up to `max_retries` times (`OPENSEARCH_MAX_RETRIES`, default 3) on connection errors and 502/503/504
     answers, and on timeouts too when `retry_on_timeout=True`; its sync client retries at once (no back-off
@@ -154,9 +173,14 @@ class OpenSearchStore(OpenSearchDocumentStore):
         settings: dict[str, Any] | None = None,
         timeout: float | None = None,
         max_retries: int | None = None,
+        shards: int | None = None,
+        replicas: int | None = None,
         **kwargs: Any,
     ) -> None:
         """
+        :param settings: The full settings of a new index; when given, `shards` and `replicas` are not used.
+        :param shards: Primary shards of a new index; `None` reads `OPENSEARCH_SHARDS` (default 1).
+        :param replicas: Replicas of each shard of a new index; `None` reads `OPENSEARCH_REPLICAS` (default 0).
         :param timeout: Seconds per request; `None` reads `OPENSEARCH_TIMEOUT` (default 30).
         :param max_retries: Retries of a failed request; `None` reads `OPENSEARCH_MAX_RETRIES` (default 3).
         :param kwargs: Any other `opensearchpy.OpenSearch` option, e.g. `retry_on_timeout=True`. `pool_maxsize`
@@ -167,12 +191,20 @@ class OpenSearchStore(OpenSearchDocumentStore):
         self._declared_index = index
         self._declared_timeout = timeout
         self._declared_max_retries = max_retries
+        self._declared_settings = settings
+        self._declared_shards = shards
+        self._declared_replicas = replicas
         self._declared_pool_maxsize = "pool_maxsize" in kwargs
         kwargs.setdefault("pool_maxsize", DEFAULT_POOL_MAXSIZE)
         timeout = check_timeout("timeout", timeout) if timeout is not None else opensearch_timeout_from_env()
         max_retries = (
             check_retries("max_retries", max_retries) if max_retries is not None else opensearch_max_retries_from_env()
         )
+        if settings is None:
+            settings = index_settings(
+                check_shards("shards", shards) if shards is not None else opensearch_shards_from_env(),
+                check_replicas("replicas", replicas) if replicas is not None else opensearch_replicas_from_env(),
+            )
         resolved_hosts = hosts or os.environ.get(ENV_OPENSEARCH_HOSTS) or DEFAULT_OPENSEARCH_HOSTS
         if isinstance(resolved_hosts, str):
             resolved_hosts = [h.strip() for h in resolved_hosts.split(",") if h.strip()]
@@ -181,7 +213,7 @@ class OpenSearchStore(OpenSearchDocumentStore):
             index=check_index_name(index or os.environ.get(ENV_OPENSEARCH_INDEX) or DEFAULT_INDEX),
             embedding_dim=embedding_dim,
             mappings=mappings if mappings is not None else OPENSEARCH_MAPPINGS,
-            settings=settings if settings is not None else OPENSEARCH_SETTINGS,
+            settings=settings,
             timeout=timeout,  # type: ignore[arg-type]  # float seconds work; the hint says int
             max_retries=max_retries,
             **kwargs,
@@ -193,6 +225,9 @@ class OpenSearchStore(OpenSearchDocumentStore):
         data["init_parameters"]["index"] = self._declared_index
         data["init_parameters"]["timeout"] = self._declared_timeout
         data["init_parameters"]["max_retries"] = self._declared_max_retries
+        data["init_parameters"]["settings"] = self._declared_settings
+        data["init_parameters"]["shards"] = self._declared_shards
+        data["init_parameters"]["replicas"] = self._declared_replicas
         if not self._declared_pool_maxsize:
             data["init_parameters"].pop("pool_maxsize", None)
         return data
@@ -252,6 +287,23 @@ class OpenSearchStore(OpenSearchDocumentStore):
         if not documents and await self.count_documents_async() == 0:
             raise self._missing_index_error("is empty")
         return documents
+
+    def _prepare_bm25_search_request(self, **kwargs: Any) -> dict[str, Any]:
+        body = super()._prepare_bm25_search_request(**kwargs)
+        # equal scores in id order: the same answer whichever copy of a shard (primary or replica) served it
+        body.setdefault("sort", [{"_score": "desc"}, {"id": "asc"}])
+        return body
+
+    def _search_documents(self, request_body: dict[str, Any]) -> list[Document]:
+        # the integration's search, refusing partial results: a shard with no live copy fails the search
+        assert self._client is not None
+        answer = self._client.search(index=self._index, body=request_body, params=NO_PARTIAL_RESULTS)
+        return OpenSearchDocumentStore._deserialize_search_hits(answer["hits"]["hits"])
+
+    async def _search_documents_async(self, request_body: dict[str, Any]) -> list[Document]:
+        assert self._async_client is not None
+        answer = await self._async_client.search(index=self._index, body=request_body, params=NO_PARTIAL_RESULTS)
+        return OpenSearchDocumentStore._deserialize_search_hits(answer["hits"]["hits"])
 
     # the integration's methods, with a clear error when the node does not answer or the index does not exist
     count_documents = _reports_unavailable(OpenSearchDocumentStore.count_documents)
