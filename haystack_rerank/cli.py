@@ -129,7 +129,8 @@ def index(
     opensearch_replicas: Annotated[
         int | None,
         typer.Option(
-            envvar="OPENSEARCH_REPLICAS", help="Replicas per shard of a new OpenSearch index (default 0; 1 on a cluster)."
+            envvar="OPENSEARCH_REPLICAS",
+            help="Replicas per shard of a new OpenSearch index (0; 1 on a cluster).",
         ),
     ] = None,
     on_bad_line: OnBadLineOpt = OnBadLine.error,
@@ -211,7 +212,6 @@ def run(
     from haystack_rerank.evaluation.latency import summarize_latencies
 
     settings = _settings(lexical, opensearch_hosts, index_name, qdrant_url, qdrant_path, collection, data_dir)
-    settings.opensearch_shards, settings.opensearch_replicas = opensearch_shards, opensearch_replicas
     skipped_lines: list[int] = []
     query_texts = beir.load_queries(
         queries, on_bad_line=on_bad_line.value, skip_malformed=skip_malformed, skipped_lines=skipped_lines

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,9 @@ from haystack_rerank import bm25_file, manifest, validation
 from haystack_rerank.errors import ConfigurationError, IndexConsistencyError
 
 logger = logging.getLogger(__name__)
+
+# embedded batches allowed to wait for the writer; 1 is enough to overlap embedding with writing
+WRITES_AHEAD = 1
 
 
 @dataclass
@@ -69,6 +74,10 @@ def index_documents(
     Every document is first checked against both stores' rules (`haystack_rerank.validation`): one that breaks
     one refuses the batch before anything is written. The lexical store gets the documents without their
     embeddings (BM25 does not need them). A document whose `meta` is None is indexed with empty meta.
+
+    Writing overlaps embedding: a writer thread stores batch i while batch i+1 is embedded (the stores' clients
+    wait on the network or on Qdrant's own work, not on the model). Batches are written in order, one at a time,
+    so an interrupted run has stored a prefix of the batches. A failed write stops indexing with its error.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         msg = f"index_documents batch_size got {batch_size!r}; it must be a positive integer, e.g. 256."
@@ -91,18 +100,21 @@ def index_documents(
     to_write = [doc for doc in kept if doc.id in difference.stale]
     if to_write and hasattr(embedder, "warm_up"):
         embedder.warm_up()
-    with tqdm(total=len(to_write), desc="Indexing", unit="doc", disable=not progress_bar) as bar:
+    # producer/consumer: one writer thread stores batch i (both stores, in order) while batch i+1 is
+    # embedded; at most WRITES_AHEAD embedded batches wait, so memory stays bounded
+    with (
+        tqdm(total=len(to_write), desc="Indexing", unit="doc", disable=not progress_bar) as bar,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="index-writer") as writer,
+    ):
+        pending: deque[Future[int]] = deque()
         for start in range(0, len(to_write), batch_size):
             batch = [_stamped(doc, expected.hashes[doc.id]) for doc in to_write[start : start + batch_size]]
             embedded = embedder.run(documents=batch)["documents"]
-            vector_store.write_documents(
-                [replace(d, meta={**d.meta, manifest.EMBEDDING_MODEL: model}) for d in embedded],
-                policy=DuplicatePolicy.OVERWRITE,
-            )
-            lexical_store.write_documents(
-                [replace(d, embedding=None) for d in embedded], policy=DuplicatePolicy.OVERWRITE
-            )
-            bar.update(len(batch))
+            pending.append(writer.submit(_write_batch, embedded, lexical_store, vector_store, model))
+            while len(pending) > WRITES_AHEAD or (pending and pending[0].done()):
+                _finished(pending.popleft(), bar)
+        while pending:
+            _finished(pending.popleft(), bar)
     if remove_missing:
         _delete(lexical_store, difference.extra_lexical)
         _delete(vector_store, difference.extra_vectors)
@@ -145,6 +157,23 @@ def _model_name(embedder: Any) -> str:
         return str(embedder.to_dict()["init_parameters"]["model"])
     except Exception:  # noqa: BLE001 - any embedder: fall back to its attribute
         return str(getattr(embedder, "model", type(embedder).__name__))
+
+
+def _write_batch(embedded: list[Document], lexical_store: Any, vector_store: Any, model: str) -> int:
+    """Store one embedded batch in both stores (the lexical one without embeddings); idempotent."""
+    vector_store.write_documents(
+        [replace(d, meta={**d.meta, manifest.EMBEDDING_MODEL: model}) for d in embedded],
+        policy=DuplicatePolicy.OVERWRITE,
+    )
+    lexical_store.write_documents([replace(d, embedding=None) for d in embedded], policy=DuplicatePolicy.OVERWRITE)
+    return len(embedded)
+
+
+def _finished(write: Future[int], bar: Any) -> int:
+    """Wait for a batch write (re-raising its error) and count it."""
+    count = write.result()
+    bar.update(count)
+    return count
 
 
 def save_lexical_store(store: Any, path: Any) -> None:

@@ -49,6 +49,7 @@ def index_settings(shards: int, replicas: int) -> dict[str, Any]:
     """The settings of a new index: `shards` primary shards, `replicas` copies of each on other nodes."""
     return {"index": {"number_of_shards": shards, "number_of_replicas": replicas}}
 
+
 NO_PARTIAL_RESULTS = {"allow_partial_search_results": "false"}
 # answers of a node that is overloaded, starting or shutting down
 UNAVAILABLE_STATUSES = (429, 502, 503, 504)
