@@ -4,6 +4,7 @@
 #   scripts/opensearch-cluster.sh start|stop|status|hosts
 #   scripts/opensearch-cluster.sh start-node I|stop-node I|kill-node I|jvm-pid I     (I = 0, 1, ...)
 # Env: OPENSEARCH_CLUSTER_PORT (BASE, 9250), OPENSEARCH_CLUSTER_NODES (3), OPENSEARCH_HEAP (384m per node),
+#      OPENSEARCH_CLUSTER_WAIT (seconds to wait for green, 300: ~40 s on a quiet 2-core machine, minutes on a busy one),
 #      OPENSEARCH_VERSION and HAYSTACK_RERANK_CACHE as for scripts/opensearch.sh.
 # `kill-node` sends SIGKILL to the node's JVM (a crash); `start-node` starts it again on its data folder and
 # waits until it has rejoined and the cluster is green.
@@ -54,15 +55,15 @@ start_node() {
 
 # wait_green URL NODES: until the cluster seen from URL has NODES nodes and every shard copy assigned
 wait_green() {
-  local url="$1" want="$2"
-  for _ in $(seq 1 180); do
+  local url="$1" want="$2" limit="${OPENSEARCH_CLUSTER_WAIT:-300}"
+  for _ in $(seq 1 "$limit"); do
     if curl -fsS "$url/_cluster/health?wait_for_status=green&wait_for_nodes=$want&timeout=1s" 2>/dev/null \
       | grep -q '"status":"green"'; then
       return 0
     fi
     sleep 1
   done
-  log "not green with $want nodes after 180 s; see $CLUSTER_DIR/node-*/stdout.log"; exit 1
+  log "not green with $want nodes after $limit s (OPENSEARCH_CLUSTER_WAIT); see $CLUSTER_DIR/node-*/stdout.log"; exit 1
 }
 
 stop_node() {
@@ -125,7 +126,6 @@ case "${1:-}" in
   hosts) hosts ;;
   start-node)
     check_index "${2:-}"; fetch; start_node "$2"
-    for _ in $(seq 1 120); do curl -fsS "$(node_url "$2")" >/dev/null 2>&1 && break; sleep 1; done
     wait_green "$(node_url "$2")" "$NODES"; log "node-$2 rejoined, cluster green" ;;
   stop-node) check_index "${2:-}"; stop_node "$2" ;;
   kill-node) check_index "${2:-}"; kill_node "$2" ;;

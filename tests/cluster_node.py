@@ -26,7 +26,7 @@ class Cluster:
         self.hosts = ",".join(self.urls)
         self._paused: set[int] = set()
 
-    def script(self, *args: str, timeout: float = 300) -> str:
+    def script(self, *args: str, timeout: float = 420) -> str:
         env = {**os.environ, "OPENSEARCH_CLUSTER_PORT": str(self.port), "OPENSEARCH_CLUSTER_NODES": str(self.nodes)}
         done = subprocess.run(
             ["bash", str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
