@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from haystack_rerank.errors import ConfigurationError
 
@@ -34,7 +34,7 @@ class WindowSettings:
     threshold: float | None = None  # on the score scale the ranker returns (a probability when scaled)
 
     def validate(self, scale_score: bool) -> None:
-        def fail(name: str, value: Any, fix: str) -> None:
+        def fail(name: str, value: Any, fix: str) -> NoReturn:
             msg = f"CrossEncoderRanker {name} got {value!r}; {fix}"
             raise ConfigurationError(msg)
 
@@ -57,7 +57,7 @@ class WindowSettings:
         if self.aggregation == "first_over_threshold":
             if self.threshold is None:
                 fail("window_threshold", None, "window_aggregation='first_over_threshold' needs a threshold, e.g. 0.5.")
-            if scale_score and not 0.0 < self.threshold < 1.0:
+            if scale_score and not 0.0 < float(self.threshold) < 1.0:
                 fail("window_threshold", self.threshold, "with scale_score=True it is a probability: 0 < t < 1.")
 
     def threshold_logit(self, scale_score: bool) -> float | None:
@@ -127,7 +127,7 @@ def window_size(tokenizer: Any, query: str, settings: WindowSettings, model_max_
     """Document tokens per window and the overlap actually used for this query."""
     if settings.tokens is not None:
         return settings.tokens, settings.overlap
-    limit = model_max_length or getattr(tokenizer, "model_max_length", 512)
+    limit = int(model_max_length or getattr(tokenizer, "model_max_length", None) or 512)
     query_tokens = len(tokenizer(query, add_special_tokens=False, truncation=False, verbose=False)["input_ids"])
     size = max(limit - query_tokens - tokenizer.num_special_tokens_to_add(pair=True), MIN_WINDOW_TOKENS)
     return size, min(settings.overlap, size // 2)  # a long query leaves small windows: keep them advancing
