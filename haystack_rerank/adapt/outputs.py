@@ -89,7 +89,7 @@ def _data_section(config: AdaptConfig, summary: dict[str, Any]) -> str:
 - Teacher: {teacher}; {summary["teacher_pairs"]} pairs scored, cached in `work/teacher-cache`.
 - Filters: {json.dumps(summary["filters"])} (false negatives: within {config.margin} of the positive's teacher score;
   queries whose positive the teacher ranks below {config.max_positive_rank} dropped); lists of {config.list_size}.
-- Total time of the run: {summary.get("minutes", "?")} minutes.
+- Wall time of the last `adapt` invocation (a resumed run skips finished phases): {summary.get("minutes", "?")} minutes.
 """
 
 
