@@ -29,11 +29,11 @@ def main() -> None:
 
     import torch
 
-    from haystack_rerank import beir, stores
-    from haystack_rerank.settings import StoreSettings
+    from haystack_rerank import beir, build
+    from haystack_rerank.config import Settings
 
-    settings = StoreSettings(lexical=args.lexical, index=args.index, collection=args.collection, data_dir=args.data_dir)
-    retriever = stores.hybrid_retriever(settings, top_k=args.depth, lexical_top_k=args.depth, dense_top_k=args.depth)
+    settings = Settings(lexical=args.lexical, index=args.index, collection=args.collection, data_dir=args.data_dir)
+    retriever = build.hybrid_retriever(settings, top_k=args.depth, lexical_top_k=args.depth, dense_top_k=args.depth)
     retriever.warm_up()
     queries = list(beir.load_queries(args.queries).values())
     embedder = retriever.text_embedder

@@ -152,25 +152,24 @@ def run_tasks(pipeline: Any, level: Level, stream: QueryStream, duration: float,
 
 def build_pipeline(args: argparse.Namespace) -> tuple[Any, Callable[[], None], str]:
     """The shipped hybrid_rerank pipeline over the chosen stores, a clean-up function and a description."""
-    from haystack_rerank import beir, pipelines, stores
+    from haystack_rerank import beir, build, pipelines
+    from haystack_rerank.config import Settings
     from haystack_rerank.indexing import index_documents
-    from haystack_rerank.settings import StoreSettings
 
     if args.corpus is None:
-        settings = StoreSettings(index=args.index, collection=args.collection, data_dir=args.data_dir)
-        lexical = stores.lexical_store(settings)
-        retriever = stores.hybrid_retriever(settings, lexical=lexical)
+        settings = Settings(index=args.index, collection=args.collection, data_dir=args.data_dir)
+        lexical = build.lexical_store(settings)
+        retriever = build.hybrid_retriever(settings, lexical=lexical)
         described = f"index {args.index!r} ({lexical.count_documents():,} documents), Qdrant in {args.data_dir}"
         return pipelines.hybrid_rerank(retriever=retriever), lambda: None, described
 
     index = f"bench_load_{uuid.uuid4().hex[:8]}"
-    settings = StoreSettings(index=index, collection=index, qdrant_path=":memory:")
-    lexical, vectors = stores.lexical_store(settings), stores.vector_store(settings)
+    settings = Settings(index=index, collection=index, qdrant_path=":memory:")
+    lexical, vectors = build.lexical_store(settings), build.vector_store(settings)
     documents = beir.load_corpus(args.corpus)
-    from haystack_rerank.components.embedders import DocumentEmbedder
 
-    index_documents(documents, embedder=DocumentEmbedder(), lexical_store=lexical, vector_store=vectors)
-    retriever = stores.hybrid_retriever(settings, lexical=lexical, vectors=vectors)
+    index_documents(documents, embedder=build.document_embedder(settings), lexical_store=lexical, vector_store=vectors)
+    retriever = build.hybrid_retriever(settings, lexical=lexical, vectors=vectors)
     described = f"{args.corpus} ({len(documents)} documents) in a temporary index and in-memory Qdrant"
     return pipelines.hybrid_rerank(retriever=retriever), lexical.delete_index, described
 

@@ -90,8 +90,7 @@ def main() -> None:
     from sentence_transformers import CrossEncoder
 
     import haystack_rerank  # noqa: F401  (registers the starter model name)
-    from haystack_rerank import beir
-    from haystack_rerank.components.rankers import CrossEncoderRanker
+    from haystack_rerank import beir, build
     from haystack_rerank.evaluation.metrics import evaluate_run
     from haystack_rerank.models import resolve_model
 
@@ -124,8 +123,10 @@ def main() -> None:
     limit_seconds = work / (args.peak_tflops * 1000 * args.threads)
     chosen = [(b, p) for b, p in BACKENDS if not args.only or f"{b}:{p}" in args.only]
     for backend, precision in chosen:
-        ranker = CrossEncoderRanker(
+        ranker = build.ranker(
             model=args.model,
+            alpha=None,
+            cache=None,
             max_length=args.max_length,
             backend=backend,
             precision=precision,

@@ -136,6 +136,7 @@ def run_scenarios(args: argparse.Namespace, documents: list, query: str, source:
     from haystack.utils import ComponentDevice
     from sentence_transformers import CrossEncoder
 
+    from haystack_rerank import build
     from haystack_rerank.cache import DiskRerankCache, MemoryRerankCache, RerankCache
     from haystack_rerank.components.rankers import CrossEncoderRanker
 
@@ -145,6 +146,9 @@ def run_scenarios(args: argparse.Namespace, documents: list, query: str, source:
     model_path = save_minilm_cross_encoder(workdir / "minilm-ce")
     common = {
         "model": model_path,
+        "alpha": None,  # the component's own defaults, not the shipped pipeline's
+        "precision": "float32",
+        "meta_fields_to_embed": [],
         "device": ComponentDevice.from_str("cpu"),
         "batch_size": args.batch_size,
         "max_length": args.max_length,
@@ -152,7 +156,7 @@ def run_scenarios(args: argparse.Namespace, documents: list, query: str, source:
     }
 
     def ranker_with(cache: RerankCache | None = None) -> CrossEncoderRanker:
-        ranker = CrossEncoderRanker(cache=cache, **common)
+        ranker = build.ranker(cache=cache, **common)
         ranker.warm_up()
         return ranker
 

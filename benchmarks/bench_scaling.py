@@ -92,11 +92,12 @@ def opensearch_rss(hosts: str) -> int | None:
 
 def embedding_throughput(docs: list, dtypes: list[str]) -> list[dict]:
     """docs/s of the document embedder per dtype on the same documents, and the worst cosine to fp32."""
-    from haystack_rerank.components.embedders import DocumentEmbedder
+    from haystack_rerank import build
+    from haystack_rerank.config import Settings
 
     rows, reference = [], None
     for dtype in dtypes:
-        embedder = DocumentEmbedder(progress_bar=False, model_kwargs=None if dtype == "float32" else {"dtype": dtype})
+        embedder = build.document_embedder(Settings(embedding_dtype=dtype), progress_bar=False)
         embedder.warm_up()
         embedder.run(documents=docs[:8])
         started = time.perf_counter()
@@ -233,13 +234,11 @@ def main() -> None:
     from opensearchpy import OpenSearch
 
     import haystack_rerank  # noqa: F401
-    from haystack_rerank import beir, pipelines, stores
-    from haystack_rerank.components.embedders import DocumentEmbedder
-    from haystack_rerank.components.readers import ExtractiveAnswerer
-    from haystack_rerank.evaluation.dataset import load_split
+    from haystack_rerank import beir, build
+    from haystack_rerank.beir import load_split
+    from haystack_rerank.config import Settings
     from haystack_rerank.indexing import index_documents
     from haystack_rerank.models import STARTER_RERANK_MODEL
-    from haystack_rerank.settings import StoreSettings
 
     args.output.mkdir(parents=True, exist_ok=True)
     corpus = beir.load_corpus(args.dataset / "corpus.jsonl")[: args.corpus_limit]
@@ -247,7 +246,7 @@ def main() -> None:
     throughput = embedding_throughput(corpus[: args.throughput_docs], ["float32", "bfloat16"])
 
     shutil.rmtree(args.data_dir, ignore_errors=True)
-    settings = StoreSettings(
+    settings = Settings(
         lexical="opensearch",
         opensearch_hosts=args.hosts,
         index=args.index,
@@ -255,18 +254,16 @@ def main() -> None:
         data_dir=args.data_dir,
         embedding_dtype=args.embedding_dtype,
     )
-    lexical, vectors = stores.lexical_store(settings), stores.vector_store(settings)
+    lexical, vectors = build.lexical_store(settings), build.vector_store(settings)
     lexical.delete_index()
-    lexical = stores.lexical_store(settings)
-    embedder = DocumentEmbedder(progress_bar=False, batch_size=64, model_kwargs=settings.embedding_model_kwargs)
-    retriever = stores.hybrid_retriever(
+    lexical = build.lexical_store(settings)
+    embedder = build.document_embedder(settings, progress_bar=False, batch_size=64)
+    retriever = build.hybrid_retriever(
         settings, lexical=lexical, vectors=vectors, top_k=args.rerank_depth, lexical_top_k=100, dense_top_k=100
     )
     retriever.warm_up()
-    ranker = pipelines.cross_encoder_ranker(model=STARTER_RERANK_MODEL, top_k=10)
-    ranker.cache = None  # latency of the model, not of the cache
-    answerer = ExtractiveAnswerer(ranker=pipelines.cross_encoder_ranker(model=STARTER_RERANK_MODEL, top_k=10))
-    answerer.ranker.cache = None
+    ranker = build.ranker(model=STARTER_RERANK_MODEL, top_k=10, cache=None)  # latency of the model, not the cache
+    answerer = build.answerer(ranker)
     ranker.warm_up()
     answerer.warm_up()
 

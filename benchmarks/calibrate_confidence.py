@@ -23,13 +23,13 @@ def main() -> None:
 
     import haystack_rerank  # noqa: F401
     from haystack_rerank import beir
-    from haystack_rerank.evaluation.dataset import load_split
-    from haystack_rerank.pipelines import cross_encoder_ranker
+    from haystack_rerank.beir import load_split
+    from haystack_rerank.build import ranker as shipped_ranker
 
     split = load_split(args.dataset, args.split)
-    corpus = {d.id: d for d in beir.load_corpus(split.corpus)}
+    corpus = {d.id: d for d in beir.load_corpus(split.corpus_path)}
     first = beir.read_trec_run(args.first_stage_run)
-    ranker = cross_encoder_ranker(model=args.model, top_k=args.depth)
+    ranker = shipped_ranker(model=args.model, top_k=args.depth)
     rows = []
     for qid, text in split.queries.items():
         top = sorted(first.get(qid, {}).items(), key=lambda kv: -kv[1])[: args.depth]

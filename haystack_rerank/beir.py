@@ -6,6 +6,7 @@ import csv
 import json
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from haystack import Document
@@ -188,6 +189,41 @@ def load_qrels(path: str | Path) -> dict[str, dict[str, int]]:
                     raise ConfigurationError(msg)
                 qrels.setdefault(row[0], {})[row[1]] = int(row[2])
     return qrels
+
+
+@dataclass
+class Split:
+    """One split of a BEIR folder: its judged queries, their qrels, and the corpus file (read when needed)."""
+
+    corpus_path: Path
+    queries: dict[str, str]
+    qrels: dict[str, dict[str, int]]
+    name: str
+
+
+def load_split(dataset: str | Path, split: str) -> Split:
+    """
+    `corpus.jsonl`, `queries_<split>.jsonl` (else `queries.jsonl`) and `qrels/<split>.tsv` of a BEIR folder: the
+    queries that have judgements in the split, and those judgements. Evaluation and fine-tuning both read it.
+    """
+    dataset = Path(dataset)
+    corpus = dataset / "corpus.jsonl"
+    if not corpus.is_file():
+        msg = f"dataset: {dataset} has no corpus.jsonl. Pass a BEIR-format folder (corpus.jsonl, queries, qrels/)."
+        raise ConfigurationError(msg)
+    qrels = load_qrels(dataset / "qrels" / f"{split}.tsv")
+    for name in (f"queries_{split}.jsonl", "queries.jsonl"):
+        if (dataset / name).is_file():
+            all_queries = load_queries(dataset / name)
+            break
+    else:
+        msg = f"dataset: {dataset} has neither queries_{split}.jsonl nor queries.jsonl."
+        raise ConfigurationError(msg)
+    queries = {qid: text for qid, text in all_queries.items() if qid in qrels}
+    if not queries:
+        msg = f"dataset: no query of {dataset} has judgements in qrels/{split}.tsv; check the split name."
+        raise ConfigurationError(msg)
+    return Split(corpus_path=corpus, queries=queries, qrels={qid: qrels[qid] for qid in queries}, name=split)
 
 
 def write_trec_run(path: str | Path, run: dict[str, list[tuple[str, float]]], tag: str) -> None:

@@ -8,15 +8,11 @@ from pathlib import Path
 from typing import Any
 
 from haystack import Pipeline
-from haystack.components.retrievers.in_memory import InMemoryBM25Retriever
-from haystack.document_stores.in_memory import InMemoryDocumentStore
 
-from haystack_rerank import beir, pipelines
-from haystack_rerank.components.embedders import QUERY_EMBEDDING_THREADS, DocumentEmbedder, TextEmbedder
-from haystack_rerank.components.retrievers import HybridRetriever, QdrantEmbeddingRetriever
-from haystack_rerank.document_stores import QdrantStore
+from haystack_rerank import beir, build, pipelines
+from haystack_rerank.config import Settings
 from haystack_rerank.errors import ConfigurationError
-from haystack_rerank.indexing import index_documents
+from haystack_rerank.indexing import index_into
 
 _REPO_EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -30,19 +26,18 @@ def find_example(name: str) -> Path:
     raise ConfigurationError(msg)
 
 
+def demo_settings(data_dir: Path) -> Settings:
+    """The demo's stores: in-process BM25 and a fresh Qdrant collection `demo` in `data_dir/qdrant`."""
+    return Settings(lexical="memory", data_dir=data_dir, qdrant_path=str(data_dir / "qdrant"), index="demo",
+                    collection="demo")  # fmt: skip
+
+
 def build_demo_pipeline(
-    data_dir: Path, *, reranker_model: str, rerank_depth: int, top_k: int
+    settings: Settings, *, reranker_model: str, rerank_depth: int, top_k: int
 ) -> tuple[Pipeline, Any, Any]:
-    """The `rag_extractive` pipeline shape over embedded stores: in-process BM25 and a Qdrant folder."""
-    lexical = InMemoryDocumentStore()
-    vectors = QdrantStore(path=str(data_dir / "qdrant"), index="demo", recreate_index=True)
-    retriever = HybridRetriever(
-        lexical_retriever=InMemoryBM25Retriever(document_store=lexical),
-        text_embedder=TextEmbedder(threads=QUERY_EMBEDDING_THREADS),
-        embedding_retriever=QdrantEmbeddingRetriever(document_store=vectors),
-        lexical_top_k=50,
-        dense_top_k=50,
-    )
+    """The `rag_extractive` pipeline shape over embedded stores, emptied first."""
+    lexical, vectors = build.lexical_store(settings, fresh=True), build.vector_store(settings, fresh=True)
+    retriever = build.hybrid_retriever(settings, lexical=lexical, vectors=vectors, lexical_top_k=50, dense_top_k=50)
     pipeline = pipelines.rag_extractive(
         rerank_depth=rerank_depth, top_k=top_k, reranker_model=reranker_model, retriever=retriever
     )
@@ -63,17 +58,12 @@ def run_demo(
     corpus = corpus or find_example("passages.jsonl")
     questions = questions or find_example("questions.jsonl")
     documents = beir.load_corpus(corpus)
+    settings = demo_settings(data_dir)
     pipeline, lexical, vectors = build_demo_pipeline(
-        data_dir, reranker_model=reranker_model, rerank_depth=rerank_depth, top_k=top_k
+        settings, reranker_model=reranker_model, rerank_depth=rerank_depth, top_k=top_k
     )
     started = time.perf_counter()
-    report = index_documents(
-        documents,
-        embedder=DocumentEmbedder(progress_bar=False),
-        lexical_store=lexical,
-        vector_store=vectors,
-        progress_bar=not as_json,
-    )
+    report = index_into(settings, documents, lexical=lexical, vectors=vectors, progress_bar=not as_json)
     index_seconds = time.perf_counter() - started
     warm_started = time.perf_counter()
     pipeline.warm_up()

@@ -14,7 +14,8 @@ from haystack import Document
 from haystack.document_stores.types import DuplicatePolicy
 from tqdm.auto import tqdm
 
-from haystack_rerank import bm25_file, manifest, validation
+from haystack_rerank import beir, bm25_file, build, manifest, validation
+from haystack_rerank.config import Settings
 from haystack_rerank.errors import ConfigurationError, IndexConsistencyError
 
 logger = logging.getLogger(__name__)
@@ -152,11 +153,9 @@ def _delete(store: Any, ids: set[str]) -> None:
 
 
 def _model_name(embedder: Any) -> str:
-    """The embedder's portable model name (as in its YAML), which the manifest records."""
-    try:
-        return str(embedder.to_dict()["init_parameters"]["model"])
-    except Exception:  # noqa: BLE001 - any embedder: fall back to its attribute
-        return str(getattr(embedder, "model", type(embedder).__name__))
+    """The embedder's portable model name (a hub name or folder as configured), which the manifest records."""
+    model = getattr(embedder, "model", None)
+    return model if isinstance(model, str) else type(embedder).__name__
 
 
 def _write_batch(embedded: list[Document], lexical_store: Any, vector_store: Any, model: str) -> int:
@@ -179,3 +178,51 @@ def _finished(write: Future[int], bar: Any) -> int:
 def save_lexical_store(store: Any, path: Any) -> None:
     """Persist the in-memory BM25 store (the embedded default) atomically; OpenSearch persists by itself."""
     bm25_file.save(store, Path(path))
+
+
+def index_into(
+    settings: Settings,
+    documents: Sequence[Document],
+    *,
+    lexical: Any = None,
+    vectors: Any = None,
+    batch_size: int = 256,
+    progress_bar: bool = True,
+    remove_missing: bool = True,
+) -> IndexReport:
+    """
+    Make the stores `settings` name (or the `lexical`/`vectors` stores already open) hold exactly `documents`,
+    embedded by the configured embedder, and save an in-memory BM25 store: what `index`, `eval`, `sweep`, the demo
+    and `adapt` run.
+    """
+    lexical = lexical if lexical is not None else build.lexical_store(settings)
+    report = index_documents(
+        documents,
+        embedder=build.document_embedder(settings, progress_bar=False),
+        lexical_store=lexical,
+        vector_store=vectors if vectors is not None else build.vector_store(settings),
+        batch_size=batch_size,
+        progress_bar=progress_bar,
+        remove_missing=remove_missing,
+        embedding_model=settings.embedding_model,
+        embedding_dim=settings.resolved_embedding_dim,
+    )
+    if report.written or report.removed:
+        save_lexical_store(lexical, settings.memory_bm25_file)
+    return report
+
+
+def ensure_indexed(settings: Settings, corpus: Path, *, quiet: bool) -> tuple[Any, Any]:
+    """Open both stores; index the `corpus` file unless both already hold exactly its documents (ids, hashes, model)."""
+    lexical, vectors = build.lexical_store(settings), build.vector_store(settings)
+    report = index_into(settings, beir.load_corpus(corpus), lexical=lexical, vectors=vectors, progress_bar=not quiet)
+    if not (report.written or report.removed or quiet):
+        logger.warning(
+            "Index %r / collection %r already hold exactly the %d documents of %s (ids and content hashes): "
+            "not re-indexing.",
+            settings.index,
+            settings.collection,
+            report.unchanged,
+            corpus,
+        )
+    return lexical, vectors

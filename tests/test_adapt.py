@@ -7,8 +7,8 @@ import random
 from pathlib import Path
 
 import pytest
-
 from fixtures_models import WORDS, tiny_cross_encoder  # noqa: F401
+
 from haystack_rerank.adapt import AdaptConfig, adapt, pseudo_queries
 from haystack_rerank.adapt.stores import AdaptStores
 from haystack_rerank.adapt.teacher import ScoredList, training_lists

@@ -34,7 +34,7 @@ from haystack_rerank.components.rankers import CrossEncoderRanker
 from haystack_rerank.components.readers import ExtractiveAnswerer
 from haystack_rerank.components.readers.extractive_answerer import MAX_SENTENCES_PER_DOCUMENT, split_sentences
 from haystack_rerank.components.retrievers import HybridRetriever, OpenSearchBM25Retriever, QdrantEmbeddingRetriever
-from haystack_rerank.components.retrievers.stores import MAX_QUERY_TERMS
+from haystack_rerank.components.retrievers.integrations import MAX_QUERY_TERMS
 from haystack_rerank.document_stores import OpenSearchStore, QdrantStore
 from haystack_rerank.errors import ConfigurationError, ServiceUnavailableError
 from haystack_rerank.indexing import index_documents
@@ -343,7 +343,7 @@ def test_cli_index_skips_and_reports_bad_lines(tmp_path, corpus_with_bad_lines):
 RANKER = "haystack_rerank.components.rankers.cross_encoder.CrossEncoderRanker"
 CACHE = "haystack_rerank.cache.memory.MemoryRerankCache"
 STORE = "haystack_rerank.document_stores.opensearch.OpenSearchStore"
-LEXICAL = "haystack_rerank.components.retrievers.stores.OpenSearchBM25Retriever"
+LEXICAL = "haystack_rerank.components.retrievers.integrations.OpenSearchBM25Retriever"
 EMBEDDER = "haystack_rerank.components.embedders.sentence_transformers.TextEmbedder"
 
 

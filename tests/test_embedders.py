@@ -8,16 +8,18 @@ import numpy as np
 import pytest
 import torch
 
-from haystack_rerank.components.embedders import TextEmbedder
+from haystack_rerank.components.embedders import DocumentEmbedder, TextEmbedder
 from haystack_rerank.components.embedders.sentence_transformers import torch_threads
 from haystack_rerank.errors import ConfigurationError
 
 
-def test_one_thread_gives_the_same_embedding_and_restores_the_setting(text_embedder: TextEmbedder) -> None:
+def test_one_thread_gives_the_same_embedding_and_restores_the_setting() -> None:
     query = "Does vitamin D lower the risk of colorectal cancer?"
     before = torch.get_num_threads()
-    default = np.array(text_embedder.run(text=query)["embedding"])
-    single = TextEmbedder(threads=1)
+    full = TextEmbedder(dtype="float32")  # bf16 sums in another order with other thread counts
+    full.warm_up()
+    default = np.array(full.run(text=query)["embedding"])
+    single = TextEmbedder(threads=1, dtype="float32")
     single.warm_up()
     one = np.array(single.run(text=query)["embedding"])
     assert float(default @ one) > 0.99999
@@ -57,12 +59,16 @@ def test_threads_round_trip_and_validation() -> None:
 
 def test_embedding_dtype_auto_picks_bf16_only_where_the_cpu_has_it(monkeypatch: pytest.MonkeyPatch) -> None:
     from haystack_rerank.components.rankers._inference import bf16_supported
-    from haystack_rerank.settings import StoreSettings
+    from haystack_rerank.config import Settings
 
     monkeypatch.delenv("HAYSTACK_RERANK_EMBEDDING_DTYPE", raising=False)
     expected = {"dtype": "bfloat16"} if bf16_supported() else None
-    assert StoreSettings().embedding_model_kwargs == expected
-    assert StoreSettings(embedding_dtype="float32").embedding_model_kwargs is None
+    assert TextEmbedder().model_kwargs == expected and DocumentEmbedder().model_kwargs == expected
+    assert TextEmbedder(dtype="float32").model_kwargs is None
+    monkeypatch.setenv("HAYSTACK_RERANK_EMBEDDING_DTYPE", "float32")
+    assert TextEmbedder().model_kwargs is None and DocumentEmbedder().model_kwargs is None
     monkeypatch.setenv("HAYSTACK_RERANK_EMBEDDING_DTYPE", "fp8")
     with pytest.raises(ConfigurationError, match="HAYSTACK_RERANK_EMBEDDING_DTYPE.*'fp8'"):
-        StoreSettings().embedding_model_kwargs  # noqa: B018
+        Settings()
+    with pytest.raises(ConfigurationError, match="HAYSTACK_RERANK_EMBEDDING_DTYPE.*'fp8'"):
+        TextEmbedder()

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from fixtures_models import tiny_cross_encoder  # noqa: F401
 
+from haystack_rerank.beir import load_split
 from haystack_rerank.errors import ConfigurationError
-from haystack_rerank.evaluation.dataset import load_split, refuse_training_overlap
+from haystack_rerank.evaluation.dataset import refuse_training_overlap
 from haystack_rerank.evaluation.metrics import evaluate_run, paired_test
 from haystack_rerank.evaluation.sweep import knee, markdown, plot, recommend
 

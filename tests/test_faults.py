@@ -33,15 +33,15 @@ from haystack.document_stores.types import DuplicatePolicy
 from haystack.utils import ComponentDevice
 from opensearchpy import OpenSearch, TransportError, Urllib3HttpConnection
 
-from haystack_rerank import stores
+from haystack_rerank import build
 from haystack_rerank.beir import load_corpus
 from haystack_rerank.cache import DiskRerankCache, RedisRerankCache
 from haystack_rerank.components.rankers import CrossEncoderRanker
 from haystack_rerank.components.retrievers import HybridRetriever, OpenSearchBM25Retriever, QdrantEmbeddingRetriever
+from haystack_rerank.config import Settings
 from haystack_rerank.document_stores import OpenSearchStore, QdrantStore
 from haystack_rerank.errors import ConfigurationError, RetrievalLegError, ServiceUnavailableError
 from haystack_rerank.indexing import index_documents
-from haystack_rerank.settings import StoreSettings
 
 pytestmark = pytest.mark.faults
 
@@ -61,9 +61,9 @@ def test_timeout_and_retries_from_the_environment_reach_the_clients_not_yaml(
     monkeypatch.setenv("OPENSEARCH_TIMEOUT", "2.5")
     monkeypatch.setenv("OPENSEARCH_MAX_RETRIES", "0")
     monkeypatch.setenv("QDRANT_TIMEOUT", "4")
-    settings = StoreSettings(lexical="opensearch", opensearch_hosts=opensearch_hosts, index=unique_name)
-    lexical = stores.lexical_store(settings)
-    vectors = stores.vector_store(replace(settings, qdrant_url="http://127.0.0.1:6333"))
+    settings = Settings(lexical="opensearch", opensearch_hosts=opensearch_hosts, index=unique_name)
+    lexical = build.lexical_store(settings)
+    vectors = build.vector_store(replace(settings, qdrant_url="http://127.0.0.1:6333"))
     try:
         lexical._ensure_initialized()  # the integration builds its opensearch-py client (no index is created)
         transport = lexical._client.transport
@@ -88,9 +88,9 @@ def test_timeout_and_retries_from_the_environment_reach_the_clients_not_yaml(
 )
 def test_bad_timeout_or_retries_are_refused_with_the_variable_and_the_fix(monkeypatch, variable, value, fragment):
     monkeypatch.setenv(variable, value)
-    build = stores.vector_store if variable.startswith("QDRANT") else stores.lexical_store
+    make = build.vector_store if variable.startswith("QDRANT") else build.lexical_store
     with pytest.raises(ConfigurationError) as err:
-        build(StoreSettings(lexical="opensearch", qdrant_url="http://127.0.0.1:6333"))
+        make(Settings(lexical="opensearch", qdrant_url="http://127.0.0.1:6333"))
     assert fragment in str(err.value) and "Use e.g." in str(err.value)
 
 
@@ -323,7 +323,7 @@ def test_indexing_killed_half_way_then_run_again_completes_without_duplicates(
 ):
     corpus_ids = write_corpus(tmp_path / "corpus.jsonl", 200)
     batch = 20
-    settings = StoreSettings(
+    settings = Settings(
         lexical="opensearch",
         opensearch_hosts=opensearch_hosts,
         index=unique_name,
@@ -351,7 +351,7 @@ def test_indexing_killed_half_way_then_run_again_completes_without_duplicates(
         interrupted_at = lexical_count()
         assert 2 * batch <= interrupted_at < len(corpus_ids)  # really half-way
 
-        lexical, vectors = stores.lexical_store(settings), stores.vector_store(settings)
+        lexical, vectors = build.lexical_store(settings), build.vector_store(settings)
         report = index_documents(
             load_corpus(tmp_path / "corpus.jsonl"),
             embedder=document_embedder,

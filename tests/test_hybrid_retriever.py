@@ -10,11 +10,11 @@ from haystack_integrations.components.retrievers.opensearch import OpenSearchBM2
 from haystack_integrations.components.retrievers.qdrant import QdrantEmbeddingRetriever
 from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 
-from haystack_rerank import stores
+from haystack_rerank import build
 from haystack_rerank.components.retrievers import HybridRetriever
+from haystack_rerank.config import Settings
 from haystack_rerank.errors import ConfigurationError, RetrievalLegError, ServiceUnavailableError
 from haystack_rerank.indexing import index_documents
-from haystack_rerank.settings import StoreSettings
 
 # -- pure logic, with stand-in legs -------------------------------------------------------------
 
@@ -211,9 +211,7 @@ class TestOpenSearchAndQdrant:
 
     def test_unreachable_opensearch_degrades_or_raises(self, indexed, text_embedder):
         _, _, vectors = indexed
-        down = stores.lexical_store(
-            StoreSettings(lexical="opensearch", opensearch_hosts="http://127.0.0.1:9", index="x")
-        )
+        down = build.lexical_store(Settings(lexical="opensearch", opensearch_hosts="http://127.0.0.1:9", index="x"))
         kwargs = {
             "lexical_retriever": OpenSearchBM25Retriever(document_store=down),
             "text_embedder": text_embedder,
@@ -227,20 +225,20 @@ class TestOpenSearchAndQdrant:
             HybridRetriever(**kwargs, on_leg_failure="raise").run(query="blood pressure")
 
     def test_yaml_round_trip_runs(self, opensearch_hosts, unique_name, tmp_path, document_embedder):
-        settings = StoreSettings(
+        settings = Settings(
             lexical="opensearch",
             opensearch_hosts=opensearch_hosts,
             index=unique_name,
             qdrant_path=str(tmp_path / "q"),
             collection="c",
         )
-        lexical, vectors = stores.lexical_store(settings), stores.vector_store(settings)
+        lexical, vectors = build.lexical_store(settings), build.vector_store(settings)
         try:
             index_documents(
                 DOCUMENTS, embedder=document_embedder, lexical_store=lexical, vector_store=vectors, progress_bar=False
             )
             pipeline = Pipeline()
-            pipeline.add_component("retriever", stores.hybrid_retriever(settings, top_k=2))
+            pipeline.add_component("retriever", build.hybrid_retriever(settings, top_k=2))
             text = pipeline.dumps()
             assert str(tmp_path) in text and "site-packages" not in text
             assert "sentence-transformers/all-MiniLM-L6-v2" in text

@@ -14,6 +14,7 @@ from corpus_small import DOCUMENTS
 from fixtures_models import WORDS, tiny_cross_encoder  # noqa: F401
 from haystack import Document
 from haystack.document_stores.in_memory import InMemoryDocumentStore
+from haystack_rerank.settings import StoreSettings
 from typer.testing import CliRunner
 
 from haystack_rerank import stores
@@ -21,7 +22,6 @@ from haystack_rerank.cli import app
 from haystack_rerank.document_stores import OpenSearchStore, QdrantStore
 from haystack_rerank.errors import ConfigurationError, MissingIndexError
 from haystack_rerank.indexing import save_lexical_store
-from haystack_rerank.settings import StoreSettings
 
 
 def invoke(*args: str):

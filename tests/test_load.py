@@ -26,12 +26,12 @@ from haystack import Document, Pipeline
 from haystack.utils import ComponentDevice
 from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 
-from haystack_rerank import beir, pipelines, stores
+from haystack_rerank import beir, build, pipelines
 from haystack_rerank.cache import DiskRerankCache, MemoryRerankCache, RedisRerankCache, RerankCache
 from haystack_rerank.components.rankers import CrossEncoderRanker
 from haystack_rerank.components.retrievers import HybridRetriever, OpenSearchBM25Retriever, QdrantEmbeddingRetriever
+from haystack_rerank.config import Settings
 from haystack_rerank.indexing import index_documents
-from haystack_rerank.settings import StoreSettings
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 RERANK_DEPTH = 12
@@ -54,7 +54,7 @@ def queries() -> list[str]:
 def retriever_parts(opensearch_hosts, document_embedder, text_embedder):
     """OpenSearch (fresh index) and embedded Qdrant (`:memory:`) holding examples/passages.jsonl."""
     index = f"test_load_{random.Random().getrandbits(40):x}"
-    lexical = stores.lexical_store(StoreSettings(lexical="opensearch", opensearch_hosts=opensearch_hosts, index=index))
+    lexical = build.lexical_store(Settings(lexical="opensearch", opensearch_hosts=opensearch_hosts, index=index))
     vectors = QdrantDocumentStore(location=":memory:", index="load", embedding_dim=384, progress_bar=False)
     corpus = beir.load_corpus(EXAMPLES / "passages.jsonl")
     index_documents(corpus, embedder=document_embedder, lexical_store=lexical, vector_store=vectors, progress_bar=False)
@@ -90,7 +90,7 @@ def answer(output: dict[str, Any]) -> list[tuple[str, float]]:
 
 def raw_ranker(model: str, cache: RerankCache | None) -> CrossEncoderRanker:
     """Same scoring as the pipeline's ranker (model, length, text, precision), returning the raw logits."""
-    shipped = pipelines.cross_encoder_ranker(model=model, top_k=RERANK_DEPTH)
+    shipped = build.ranker(model=model, top_k=RERANK_DEPTH)
     return CrossEncoderRanker(
         model=model,
         max_length=shipped.max_length,

@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
-import os
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
 from haystack import Document
@@ -16,24 +12,13 @@ from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
 from opensearchpy.exceptions import ConnectionTimeout, NotFoundError, TransportError
 from opensearchpy.helpers import scan
 
+from haystack_rerank import config
+from haystack_rerank.config import without_credentials
+from haystack_rerank.document_stores._unavailable import clear_errors, forgets_on_failure
 from haystack_rerank.errors import ConfigurationError, MissingIndexError, ServiceUnavailableError
-from haystack_rerank.settings import (
-    DEFAULT_INDEX,
-    DEFAULT_OPENSEARCH_HOSTS,
-    ENV_OPENSEARCH_HOSTS,
-    ENV_OPENSEARCH_INDEX,
-    ENV_OPENSEARCH_MAX_RETRIES,
-    ENV_OPENSEARCH_TIMEOUT,
-    check_replicas,
-    check_retries,
-    check_shards,
-    check_timeout,
-    opensearch_max_retries_from_env,
-    opensearch_replicas_from_env,
-    opensearch_shards_from_env,
-    opensearch_timeout_from_env,
-    without_credentials,
-)
+
+ENV_OPENSEARCH_HOSTS, ENV_OPENSEARCH_INDEX = "OPENSEARCH_HOSTS", "OPENSEARCH_INDEX"
+ENV_OPENSEARCH_TIMEOUT, ENV_OPENSEARCH_MAX_RETRIES = "OPENSEARCH_TIMEOUT", "OPENSEARCH_MAX_RETRIES"
 
 # English analysis (stemming + stop words) on content and title.
 OPENSEARCH_MAPPINGS: dict[str, Any] = {
@@ -54,11 +39,12 @@ NO_PARTIAL_RESULTS = {"allow_partial_search_results": "false"}
 # answers of a node that is overloaded, starting or shutting down
 UNAVAILABLE_STATUSES = (429, 502, 503, 504)
 
-F = TypeVar("F", bound=Callable[..., Any])
-
 
 def _clear_error(self: OpenSearchStore, err: Exception) -> Exception | None:
-    """The package's error for a transport error: the node did not answer, or the index does not exist."""
+    """The package's error for a transport error: the node did not answer, or the index does not exist. The async
+    client can let aiohttp's own errors through (e.g. while creating the index at first use)."""
+    if isinstance(err, (aiohttp.ClientError, OSError)):
+        err = OpenSearchConnectionError("N/A", str(err), err)
     if isinstance(err, NotFoundError) and "index_not_found" in str(err):
         return self._missing_index_error("does not exist")
     if isinstance(err, OpenSearchConnectionError) or (
@@ -68,41 +54,8 @@ def _clear_error(self: OpenSearchStore, err: Exception) -> Exception | None:
     return None
 
 
-def _reports_unavailable(method: F) -> F:
-    """Turn "the node did not answer" errors (after the client's retries) into one clear ServiceUnavailableError,
-    and a missing index into a MissingIndexError naming it; the same for the async methods."""
-    if inspect.iscoroutinefunction(method):
-
-        @functools.wraps(method)
-        async def async_wrapper(self: OpenSearchStore, *args: Any, **kwargs: Any) -> Any:
-            try:
-                return await method(self, *args, **kwargs)
-            except (TransportError, aiohttp.ClientError, OSError) as err:
-                clear = _clear_error(self, _as_transport_error(err))
-                if clear is None:
-                    raise
-                raise clear from err
-
-        return async_wrapper  # type: ignore[return-value]
-
-    @functools.wraps(method)
-    def wrapper(self: OpenSearchStore, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except TransportError as err:
-            clear = _clear_error(self, err)
-            if clear is None:
-                raise
-            raise clear from err
-
-    return wrapper  # type: ignore[return-value]
-
-
-def _as_transport_error(err: Exception) -> Exception:
-    # the async client can let aiohttp's own errors through (e.g. while creating the index at first use)
-    if isinstance(err, (aiohttp.ClientError, OSError)):
-        return OpenSearchConnectionError("N/A", str(err), err)
-    return err
+# sync and async methods alike: a clear error when the node does not answer or the index does not exist
+_reports_unavailable = clear_errors(_clear_error)
 
 
 # OpenSearch index names: lower case, no \ / * ? " < > | space , # :, not starting with _ - +, at most 255 bytes
@@ -169,7 +122,7 @@ class OpenSearchStore(OpenSearchDocumentStore):
         *,
         hosts: str | list[str] | None = None,
         index: str | None = None,
-        embedding_dim: int = 384,
+        embedding_dim: int | None = None,
         mappings: dict[str, Any] | None = None,
         settings: dict[str, Any] | None = None,
         timeout: float | None = None,
@@ -197,26 +150,25 @@ class OpenSearchStore(OpenSearchDocumentStore):
         self._declared_replicas = replicas
         self._declared_pool_maxsize = "pool_maxsize" in kwargs
         kwargs.setdefault("pool_maxsize", DEFAULT_POOL_MAXSIZE)
-        timeout = check_timeout("timeout", timeout) if timeout is not None else opensearch_timeout_from_env()
-        max_retries = (
-            check_retries("max_retries", max_retries) if max_retries is not None else opensearch_max_retries_from_env()
-        )
+        self._declared_embedding_dim = embedding_dim
+        if embedding_dim is not None:  # only the integration's default mappings use it; ours hold no vectors
+            kwargs["embedding_dim"] = embedding_dim
         if settings is None:
             settings = index_settings(
-                check_shards("shards", shards) if shards is not None else opensearch_shards_from_env(),
-                check_replicas("replicas", replicas) if replicas is not None else opensearch_replicas_from_env(),
+                config.resolve("OPENSEARCH_SHARDS", shards, param="shards"),
+                config.resolve("OPENSEARCH_REPLICAS", replicas, param="replicas"),
             )
-        resolved_hosts = hosts or os.environ.get(ENV_OPENSEARCH_HOSTS) or DEFAULT_OPENSEARCH_HOSTS
+        resolved_hosts = config.resolve(ENV_OPENSEARCH_HOSTS, hosts or None)
         if isinstance(resolved_hosts, str):
             resolved_hosts = [h.strip() for h in resolved_hosts.split(",") if h.strip()]
         super().__init__(
             hosts=resolved_hosts,
-            index=check_index_name(index or os.environ.get(ENV_OPENSEARCH_INDEX) or DEFAULT_INDEX),
-            embedding_dim=embedding_dim,
+            index=check_index_name(config.resolve(ENV_OPENSEARCH_INDEX, index or None)),
             mappings=mappings if mappings is not None else OPENSEARCH_MAPPINGS,
             settings=settings,
-            timeout=timeout,  # type: ignore[arg-type]  # float seconds work; the hint says int
-            max_retries=max_retries,
+            # float seconds work; the hint says int
+            timeout=config.resolve(ENV_OPENSEARCH_TIMEOUT, timeout, param="timeout"),  # type: ignore[arg-type]
+            max_retries=config.resolve(ENV_OPENSEARCH_MAX_RETRIES, max_retries, param="max_retries"),
             **kwargs,
         )
 
@@ -226,6 +178,7 @@ class OpenSearchStore(OpenSearchDocumentStore):
         data["init_parameters"]["index"] = self._declared_index
         data["init_parameters"]["timeout"] = self._declared_timeout
         data["init_parameters"]["max_retries"] = self._declared_max_retries
+        data["init_parameters"]["embedding_dim"] = self._declared_embedding_dim
         data["init_parameters"]["settings"] = self._declared_settings
         data["init_parameters"]["shards"] = self._declared_shards
         data["init_parameters"]["replicas"] = self._declared_replicas
@@ -233,14 +186,10 @@ class OpenSearchStore(OpenSearchDocumentStore):
             data["init_parameters"].pop("pool_maxsize", None)
         return data
 
-    def _ensure_initialized(self) -> None:
-        try:
-            super()._ensure_initialized()
-        except Exception:
-            # the index was neither checked nor created: start over on the next call, or a write to a node that
-            # was down at first use would let OpenSearch create the index without our mappings
-            self._client = None
-            raise
+    # a node down at first use: the index was neither checked nor created, so start over on the next call, or a
+    # write would let OpenSearch create the index without our mappings
+    _ensure_initialized = forgets_on_failure("_client")(OpenSearchDocumentStore._ensure_initialized)
+    _ensure_initialized_async = forgets_on_failure("_async_client")(OpenSearchDocumentStore._ensure_initialized_async)
 
     # The integration creates a missing index at first use, even for a search or a count. Here only a write
     # creates it (with our mappings); a search on a missing or empty index raises MissingIndexError.
@@ -310,6 +259,7 @@ class OpenSearchStore(OpenSearchDocumentStore):
     count_documents = _reports_unavailable(OpenSearchDocumentStore.count_documents)
     count_documents_async = _reports_unavailable(OpenSearchDocumentStore.count_documents_async)
     filter_documents = _reports_unavailable(OpenSearchDocumentStore.filter_documents)
+    filter_documents_async = _reports_unavailable(OpenSearchDocumentStore.filter_documents_async)
     delete_documents = _reports_unavailable(OpenSearchDocumentStore.delete_documents)
 
     @_reports_unavailable

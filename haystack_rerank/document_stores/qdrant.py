@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import atexit
-import functools
 import os
 import threading
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import qdrant_client
 from haystack import Document, default_from_dict, default_to_dict
@@ -19,19 +16,13 @@ from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
 from qdrant_client.http import models as rest
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
+from haystack_rerank import config
+from haystack_rerank.config import without_credentials
+from haystack_rerank.document_stores._unavailable import clear_errors, forgets_on_failure
 from haystack_rerank.errors import ConfigurationError, MissingIndexError, ServiceUnavailableError
-from haystack_rerank.settings import (
-    DEFAULT_INDEX,
-    ENV_DATA_DIR,
-    ENV_QDRANT_API_KEY,
-    ENV_QDRANT_COLLECTION,
-    ENV_QDRANT_PATH,
-    ENV_QDRANT_TIMEOUT,
-    ENV_QDRANT_URL,
-    check_timeout,
-    qdrant_timeout_from_env,
-    without_credentials,
-)
+
+ENV_QDRANT_URL, ENV_QDRANT_PATH = "QDRANT_URL", "QDRANT_PATH"
+ENV_QDRANT_COLLECTION, ENV_QDRANT_TIMEOUT = "QDRANT_COLLECTION", "QDRANT_TIMEOUT"
 
 # Embedded Qdrant locks its folder: a second client on the same folder fails. Stores of one process that
 # point at the same folder (e.g. an indexing and a query pipeline) share one client instead.
@@ -39,32 +30,24 @@ _EMBEDDED_CLIENTS: dict[str, qdrant_client.QdrantClient] = {}
 _EMBEDDED_LOCK = threading.Lock()
 
 
-F = TypeVar("F", bound=Callable[..., Any])
+def _clear_error(self: QdrantStore, err: Exception) -> Exception | None:
+    """The package's error for a locked folder, a server that does not answer, or a URL that is not Qdrant."""
+    if isinstance(err, (ServiceUnavailableError, MissingIndexError, ConfigurationError)):
+        return None
+    if isinstance(err, RuntimeError):
+        locked = self.path and "already accessed by another instance" in str(err)
+        return ServiceUnavailableError(self._locked_message()) if locked else None
+    if not isinstance(err, (ResponseHandlingException, UnexpectedResponse)):
+        return None
+    client_error = isinstance(err, UnexpectedResponse) and (err.status_code or 0) < 500  # noqa: PLR2004
+    # a server answered, but maybe not Qdrant: an HTTP 4xx, or a body qdrant-client cannot parse
+    if self.url and (client_error or not _is_transport_error(err)) and self._answers_like_qdrant() is False:
+        return ConfigurationError(self._not_qdrant_message(err))
+    return None if client_error else ServiceUnavailableError(self._unreachable_message(err))
 
 
-def _reports_unavailable(method: F) -> F:
-    """Turn a locked folder or an unreachable server into one clear ServiceUnavailableError."""
-
-    @functools.wraps(method)
-    def wrapper(self: QdrantStore, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return method(self, *args, **kwargs)
-        except (ServiceUnavailableError, MissingIndexError, ConfigurationError):
-            raise
-        except RuntimeError as err:
-            if self.path and "already accessed by another instance" in str(err):
-                raise ServiceUnavailableError(self._locked_message()) from err
-            raise
-        except (ResponseHandlingException, UnexpectedResponse) as err:
-            client_error = isinstance(err, UnexpectedResponse) and (err.status_code or 0) < 500  # noqa: PLR2004
-            # a server answered, but maybe not Qdrant: an HTTP 4xx, or a body qdrant-client cannot parse
-            if self.url and (client_error or not _is_transport_error(err)) and self._answers_like_qdrant() is False:
-                raise ConfigurationError(self._not_qdrant_message(err)) from err
-            if client_error:
-                raise
-            raise ServiceUnavailableError(self._unreachable_message(err)) from err
-
-    return wrapper  # type: ignore[return-value]
+# sync and async methods alike: a clear error when the folder is locked or the server does not answer
+_reports_unavailable = clear_errors(_clear_error)
 
 
 def _is_transport_error(err: Exception) -> bool:
@@ -94,7 +77,8 @@ class QdrantStore(QdrantDocumentStore):
     3. else `path`, or `QDRANT_PATH`, or `$HAYSTACK_RERANK_DATA/qdrant` (default `.haystack-rerank/qdrant`):
        embedded on-disk Qdrant. Stores in one process that name the same folder share one client.
 
-    The collection is `index`, or `QDRANT_COLLECTION`, or `haystack_rerank`. `to_dict` writes only what was
+    The collection is `index`, or `QDRANT_COLLECTION`, or `haystack_rerank`; the vector size is `embedding_dim`,
+    or the size of the configured embedding model (`HAYSTACK_RERANK_EMBEDDING_MODEL`). `to_dict` writes only what was
     given, so YAML carries no URL, path or key. Requests to a server wait at most `timeout` seconds, or
     `QDRANT_TIMEOUT` (unset: qdrant-client's default).
 
@@ -117,9 +101,9 @@ class QdrantStore(QdrantDocumentStore):
         path: str | None = None,
         location: str | None = None,
         index: str | None = None,
-        embedding_dim: int = 384,
+        embedding_dim: int | None = None,
         similarity: str = "cosine",
-        api_key: Secret | None = Secret.from_env_var(ENV_QDRANT_API_KEY, strict=False),  # noqa: B008
+        api_key: Secret | None = Secret.from_env_var("QDRANT_API_KEY", strict=False),  # noqa: B008
         timeout: float | None = None,
         progress_bar: bool = False,
         write_batch_size: int = 256,
@@ -127,25 +111,19 @@ class QdrantStore(QdrantDocumentStore):
     ) -> None:
         self._declared = {"url": url, "path": path, "location": location, "index": index}
         self._declared_timeout = timeout
-        timeout = check_timeout("timeout", timeout) if timeout is not None else qdrant_timeout_from_env()
-        url = url or (None if location else os.environ.get(ENV_QDRANT_URL))
-        if not (location or url):
-            path = (
-                path
-                or os.environ.get(ENV_QDRANT_PATH)
-                or str(Path(os.environ.get(ENV_DATA_DIR, ".haystack-rerank")) / "qdrant")
-            )
-        else:
-            path = None
+        self._declared_embedding_dim = embedding_dim
+        url = url or (None if location else config.resolve(ENV_QDRANT_URL))
+        path = None if (location or url) else config.qdrant_path(path)
         super().__init__(
             location=location,
             url=url,
             path=path,
             api_key=api_key if url else None,
-            index=index or os.environ.get(ENV_QDRANT_COLLECTION) or DEFAULT_INDEX,
-            embedding_dim=embedding_dim,
+            index=config.resolve(ENV_QDRANT_COLLECTION, index or None),
+            embedding_dim=config.embedding_dim(embedding_dim),
             similarity=similarity,
-            timeout=timeout,  # type: ignore[arg-type]  # float seconds work; the hint says int
+            # float seconds work; the hint says int
+            timeout=config.resolve(ENV_QDRANT_TIMEOUT, timeout, param="timeout"),  # type: ignore[arg-type]
             progress_bar=progress_bar,
             write_batch_size=write_batch_size,
             recreate_index=recreate_index,
@@ -216,6 +194,7 @@ class QdrantStore(QdrantDocumentStore):
         self._initialize_client(create=True)
         return super().write_documents(documents, policy=policy)
 
+    @_reports_unavailable
     async def write_documents_async(
         self, documents: list[Document], policy: DuplicatePolicy = DuplicatePolicy.FAIL
     ) -> int:
@@ -224,6 +203,8 @@ class QdrantStore(QdrantDocumentStore):
         await self._initialize_async_client()  # a server: the integration's async client
         return await super().write_documents_async(documents, policy=policy)
 
+    @_reports_unavailable
+    @forgets_on_failure("_async_client")  # as in _initialize_client: the next call sets the collection up again
     async def _initialize_async_client(self) -> None:
         if self._async_client is None:
             self._may_create = True  # only writes reach the async client of a server (queries run sync)
@@ -325,7 +306,7 @@ class QdrantStore(QdrantDocumentStore):
         return default_to_dict(
             self,
             **self._declared,
-            embedding_dim=self.embedding_dim,
+            embedding_dim=self._declared_embedding_dim,
             similarity=self.similarity,
             api_key=self._api_key_declared.to_dict() if self._api_key_declared else None,
             timeout=self._declared_timeout,

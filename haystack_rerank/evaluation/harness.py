@@ -12,7 +12,8 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from haystack_rerank import atomic, beir
-from haystack_rerank.evaluation.dataset import Split
+from haystack_rerank.beir import Split
+from haystack_rerank.errors import ConfigurationError
 from haystack_rerank.evaluation.latency import summarize_latencies
 from haystack_rerank.evaluation.metrics import evaluate_run, paired_test
 from haystack_rerank.evaluation.rerank import rerank_with_backfill
@@ -27,7 +28,7 @@ class StageResult:
 
 
 def run_stages(
-    split: Split,
+    queries: dict[str, str],
     retriever: Any,
     *,
     stages: tuple[str, ...],
@@ -35,14 +36,22 @@ def run_stages(
     ranker: Any = None,
     rerank_depth: int = 100,
     progress: bool = True,
+    desc: str = "Evaluating",
+    fused_k: int | None = None,
 ) -> dict[str, StageResult]:
-    """Run each stage for every query; latency is per query per stage (rerank = hybrid + reranking)."""
+    """
+    Run each stage for every query (`eval`, and `run` with one stage); latency is per query per stage (rerank =
+    hybrid + reranking). Rerank reranks the top `rerank_depth` fused documents and keeps the rest below them;
+    `fused_k` documents are fused (default: `top_k`, or `rerank_depth` when more are reranked).
+    """
+    if fused_k is None:
+        fused_k = max(top_k, rerank_depth) if "rerank" in stages else top_k
     results = {stage: StageResult({}, []) for stage in stages}
     legs: dict[str, Callable[[str], list]] = {
         "bm25": lambda q: retriever.retrieve_lexical(q, top_k=top_k),
         "dense": lambda q: retriever.retrieve_dense(q, top_k=top_k),
     }
-    for qid, text in tqdm(split.queries.items(), desc="Evaluating", unit="query", disable=not progress):
+    for qid, text in tqdm(queries.items(), desc=desc, unit="query", disable=not progress):
         for stage in ("bm25", "dense"):
             if stage in stages:
                 started = time.perf_counter()
@@ -50,7 +59,7 @@ def run_stages(
                 _record(results[stage], qid, documents, time.perf_counter() - started, top_k)
         if "hybrid" in stages or "rerank" in stages:
             started = time.perf_counter()
-            fused = retriever.run(query=text, top_k=top_k)["documents"]
+            fused = retriever.run(query=text, top_k=fused_k)["documents"]
             hybrid_seconds = time.perf_counter() - started
             if "hybrid" in stages:
                 _record(results["hybrid"], qid, fused, hybrid_seconds, top_k)
@@ -64,6 +73,17 @@ def run_stages(
 def _record(result: StageResult, qid: str, documents: list, seconds: float, top_k: int) -> None:
     result.run[qid] = [(doc.id, float(doc.score or 0.0)) for doc in documents[:top_k]]
     result.seconds.append(seconds)
+
+
+def parse_stages(stages: str, cache: str) -> tuple[str, ...]:
+    """`--stages` (comma-separated) and `--cache` (cold or warm), checked."""
+    chosen = tuple(s.strip() for s in stages.split(",") if s.strip())
+    unknown = sorted(set(chosen) - set(STAGES))
+    if unknown:
+        raise ConfigurationError(f"--stages got {unknown!r}: choose from {','.join(STAGES)}.")
+    if cache not in ("cold", "warm"):
+        raise ConfigurationError(f"--cache got {cache!r}: use cold or warm.")
+    return chosen
 
 
 def summarize(

@@ -11,7 +11,8 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from haystack_rerank import atomic
-from haystack_rerank.evaluation.dataset import Split
+from haystack_rerank.beir import Split
+from haystack_rerank.errors import ConfigurationError
 from haystack_rerank.evaluation.latency import summarize_latencies
 from haystack_rerank.evaluation.metrics import evaluate_run
 from haystack_rerank.evaluation.rerank import rerank_with_backfill
@@ -78,6 +79,17 @@ def sweep(
         "rows": rows,
         "knee": knee(rows),
     }
+
+
+def parse_depths(depths: str) -> tuple[int, ...]:
+    """`--depths`: comma-separated integers >= 1."""
+    try:
+        chosen = tuple(int(d) for d in depths.split(","))
+    except ValueError as err:
+        raise ConfigurationError(f"--depths got {depths!r}: pass integers like 5,10,20,50,100,200.") from err
+    if not chosen or min(chosen) < 1:
+        raise ConfigurationError(f"--depths got {depths!r}: every depth must be >= 1.")
+    return chosen
 
 
 def knee(rows: list[dict[str, Any]]) -> int:

@@ -7,8 +7,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from haystack import Document
+
 from haystack_rerank import beir
+from haystack_rerank.components.rankers._scoring import document_text as ranker_document_text
 from haystack_rerank.errors import ConfigurationError
+from haystack_rerank.extras import require
 
 DOCUMENT_SEPARATOR = "\n"  # CrossEncoderRanker's default embedding_separator: title, separator, abstract
 
@@ -34,26 +38,22 @@ class SplitData:
 
 
 def load_split(dataset_dir: str | Path, split: str, corpus: dict[str, tuple[str, str]] | None = None) -> SplitData:
-    """Read `corpus.jsonl`, `queries_<split>.jsonl` (or `queries.jsonl`) and `qrels/<split>.tsv`."""
-    dataset_dir = Path(dataset_dir)
+    """`beir.load_split` with the corpus read into memory (or `corpus`, already read for another split)."""
+    data = beir.load_split(dataset_dir, split)
     if corpus is None:
         corpus = {
-            doc.id: (doc.meta.get("title", "") or "", doc.content or "")
-            for doc in beir.load_corpus(dataset_dir / "corpus.jsonl")
+            doc.id: (doc.meta.get("title", "") or "", doc.content or "") for doc in beir.load_corpus(data.corpus_path)
         }
-    queries_file = dataset_dir / f"queries_{split}.jsonl"
-    if not queries_file.is_file():
-        queries_file = dataset_dir / "queries.jsonl"
-    queries = beir.load_queries(queries_file)
-    qrels = beir.load_qrels(dataset_dir / "qrels" / f"{split}.tsv")
-    queries = {qid: text for qid, text in queries.items() if qid in qrels}
-    return SplitData(corpus=corpus, queries=queries, qrels=qrels, split=split, dataset_dir=dataset_dir)
+    return SplitData(corpus=corpus, queries=data.queries, qrels=data.qrels, split=split, dataset_dir=Path(dataset_dir))
 
 
-def document_text(title: str, text: str, separator: str = DOCUMENT_SEPARATOR) -> str:
-    """The text the model reads: the layout of CrossEncoderRanker(meta_fields_to_embed=["title"])."""
-    title = (title or "").strip()
-    return f"{title}{separator}{text}" if title else text
+def corpus_text(title: str, text: str, separator: str = DOCUMENT_SEPARATOR) -> str:
+    """
+    The text the model reads, made by the ranker's own `document_text` with `meta_fields_to_embed=["title"]`,
+    so training and serving show the model the same layout.
+    """
+    document = Document(content=text, meta={"title": title} if (title or "").strip() else {})
+    return ranker_document_text(document, ["title"], separator) or text
 
 
 def ranked_ids(run: Mapping[str, Mapping[str, float]], qid: str, top_k: int) -> list[str]:
@@ -95,11 +95,12 @@ def lexical_neighbours(
     corpus: Mapping[str, tuple[str, str]], queries: Mapping[str, str], top_k: int = 30
 ) -> dict[str, dict[str, float]]:
     """A small TF-IDF run (query id -> {doc id: cosine}) over `corpus`: a cheap source of negatives."""
+    require("train", "TF-IDF hard negatives")
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     doc_ids = list(corpus)
     vectorizer = TfidfVectorizer(sublinear_tf=True, stop_words="english", min_df=1)
-    doc_matrix = vectorizer.fit_transform([document_text(*corpus[d], separator=" ") for d in doc_ids])
+    doc_matrix = vectorizer.fit_transform([corpus_text(*corpus[d], separator=" ") for d in doc_ids])
     qids = list(queries)
     run: dict[str, dict[str, float]] = {}
     for start in range(0, len(qids), 512):
@@ -201,4 +202,4 @@ def reranking_samples(
 
 def _text(corpus: Mapping[str, tuple[str, str]], doc_id: str, hide_title: bool) -> str:
     title, text = corpus[doc_id]
-    return text if hide_title else document_text(title, text)
+    return text if hide_title else corpus_text(title, text)

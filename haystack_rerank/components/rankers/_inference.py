@@ -2,8 +2,8 @@
 How the ranker turns (query, text) pairs into logits, per backend.
 
 The torch and OpenVINO scorers tokenize every pair once (fast tokenizer, one batch call, no padding), batch
-pairs of similar length, pad each batch only to its own longest pair, and run the model directly. Other
-backends go through sentence-transformers' `CrossEncoder.predict`.
+pairs of similar length, pad each batch only to its own longest pair, and run the model directly (the ONNX
+scorer in `_onnx.py` does the same).
 """
 
 from __future__ import annotations
@@ -97,22 +97,3 @@ class OpenVINOScorer(TokenizedScorer):
     def forward(self, features: dict[str, Any]) -> list[float]:
         result = self.compiled({name: features[name].numpy() for name in self.input_names})
         return [float(row[0]) for row in result[0]]
-
-
-class PredictScorer:
-    """sentence-transformers' own `predict` (its onnx/openvino backends, or anything without a tokenizer)."""
-
-    def __init__(self, cross_encoder: Any) -> None:
-        self.cross_encoder = cross_encoder
-
-    def __call__(self, query: str, texts: Sequence[str], batch_size: int, length_sort: bool) -> tuple[list[float], int]:
-        from torch.nn import Identity
-
-        logits = self.cross_encoder.predict(
-            [(query, text) for text in texts],
-            batch_size=batch_size,
-            activation_fn=Identity(),
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return [float(value) for value in logits], -(-len(texts) // batch_size)

@@ -16,17 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from haystack_rerank.components.rankers._inference import TokenizedScorer
+from haystack_rerank.config import onnx_cache_dir
 
 logger = logging.getLogger(__name__)
 
-ENV_ONNX_CACHE = "HAYSTACK_RERANK_ONNX_CACHE"
 OPSET = 17
-
-
-def onnx_cache_dir() -> Path:
-    """Where exported models live: $HAYSTACK_RERANK_ONNX_CACHE, else ~/.cache/haystack-rerank/onnx."""
-    default = Path.home() / ".cache" / "haystack-rerank" / "onnx"
-    return Path(os.environ.get(ENV_ONNX_CACHE) or default)
 
 
 def export_onnx(cross_encoder: Any, path: Path) -> None:

@@ -18,13 +18,9 @@ from haystack.utils.hf import deserialize_hf_model_kwargs, serialize_hf_model_kw
 
 from haystack_rerank.cache.base import RerankCache
 from haystack_rerank.cache.keys import ScoringScope, fingerprint_model_folder, make_cache_key
+from haystack_rerank.components.rankers import _shared
 from haystack_rerank.components.rankers._compiled import CompiledScorer
-from haystack_rerank.components.rankers._inference import (
-    OpenVINOScorer,
-    PredictScorer,
-    TorchScorer,
-    bf16_supported,
-)
+from haystack_rerank.components.rankers._inference import OpenVINOScorer, TorchScorer, bf16_supported
 from haystack_rerank.components.rankers._onnx import OnnxScorer
 from haystack_rerank.components.rankers._scoring import (
     document_text,
@@ -39,6 +35,7 @@ from haystack_rerank.components.rankers._windows import (
     plan_windows,
 )
 from haystack_rerank.errors import ConfigurationError
+from haystack_rerank.extras import require
 from haystack_rerank.models import resolve_model
 
 logger = logging.getLogger(__name__)
@@ -316,22 +313,14 @@ class CrossEncoderRanker:
 
     def _make_scorer(self, cross_encoder: Any, precision: str, fingerprint: str) -> Any:
         if self.backend == "openvino":
-            try:
-                return OpenVINOScorer(cross_encoder, self.threads, precision)
-            except ImportError as err:
-                msg = "CrossEncoderRanker backend='openvino' needs the openvino package: pip install openvino."
-                raise ConfigurationError(msg) from err
+            require("openvino", "CrossEncoderRanker backend='openvino'")
+            return OpenVINOScorer(cross_encoder, self.threads, precision)
         if self.backend == "onnx":
-            try:
-                return OnnxScorer(cross_encoder, self.threads, precision, fingerprint)
-            except ImportError as err:
-                msg = "CrossEncoderRanker backend='onnx' needs onnxruntime and onnx: pip install onnxruntime onnx."
-                raise ConfigurationError(msg) from err
+            require("onnx", "CrossEncoderRanker backend='onnx'")
+            return OnnxScorer(cross_encoder, self.threads, precision, fingerprint)
         if self.backend == "compiled":
             return CompiledScorer(cross_encoder, precision, self.batch_size)
-        if self.backend == "torch" and getattr(cross_encoder, "tokenizer", None) is not None:
-            return TorchScorer(cross_encoder)
-        return PredictScorer(cross_encoder)
+        return TorchScorer(cross_encoder)
 
     def _load_model(self) -> tuple[Any, str, str]:
         """The CrossEncoder, the folder or name it came from, and the precision that will actually run."""
@@ -400,6 +389,13 @@ class CrossEncoderRanker:
         """
         return self._rank(query, documents, top_k, score_threshold)
 
+    def rank_by_model(self, query: str, documents: list[Document], top_k: int | None = None) -> dict[str, Any]:
+        """
+        `run` ranked by the cross-encoder's score alone: no `alpha` interpolation and no `score_threshold`. How
+        `ExtractiveAnswerer` scores sentences with the pipeline's own ranker (the same model and cache).
+        """
+        return self._rank(query, documents, top_k, None, by_model_only=True)
+
     @component.output_types(documents=list[Document], meta=dict[str, Any])
     async def run_async(
         self,
@@ -412,10 +408,18 @@ class CrossEncoderRanker:
         return await asyncio.to_thread(self._rank, query, documents, top_k, score_threshold)
 
     def _rank(
-        self, query: str, documents: list[Document], top_k: int | None, score_threshold: float | None
+        self,
+        query: str,
+        documents: list[Document],
+        top_k: int | None,
+        score_threshold: float | None,
+        *,
+        by_model_only: bool = False,
     ) -> dict[str, Any]:
         top_k = top_k if top_k is not None else self.top_k
-        score_threshold = score_threshold if score_threshold is not None else self.score_threshold
+        alpha = None if by_model_only else self.alpha
+        if not by_model_only and score_threshold is None:
+            score_threshold = self.score_threshold
         _check_top_k(top_k)
         if score_threshold is not None and not _is_number(score_threshold):
             msg = f"CrossEncoderRanker score_threshold got {score_threshold!r}; it must be a number or None."
@@ -460,9 +464,9 @@ class CrossEncoderRanker:
 
         scores = [sigmoid(logit) if self.scale_score else logit for logit in logits]
         relevance = max(scores, default=None)  # the cross-encoder's own best score, before interpolation
-        if self.alpha is not None:
+        if alpha is not None:
             first_stage = min_max_normalise([doc.score for doc, _ in scorable])
-            scores = [self.alpha * ce + (1.0 - self.alpha) * fs for ce, fs in zip(scores, first_stage, strict=True)]
+            scores = [alpha * ce + (1.0 - alpha) * fs for ce, fs in zip(scores, first_stage, strict=True)]
 
         order = sorted(range(len(scores)), key=lambda index: -scores[index])  # stable: ties keep input order
         if order:
@@ -587,7 +591,15 @@ class CrossEncoderRanker:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CrossEncoderRanker:
-        """Rebuild the ranker (and its cache, via the cache's `from_dict`) from `to_dict` output."""
+        """
+        Rebuild the ranker (and its cache, via the cache's `from_dict`) from `to_dict` output. An answerer's ranker
+        with the same configuration in the same YAML is this instance (see `_shared`).
+        """
+        return _shared.ranker_from_dict(data, lambda: cls.from_dict_unshared(data))
+
+    @classmethod
+    def from_dict_unshared(cls, data: dict[str, Any]) -> CrossEncoderRanker:
+        """A new ranker from `to_dict` output."""
         data = copy.deepcopy(data)
         init_params = data.get("init_parameters", {})
         if init_params.get("model_kwargs") is not None:

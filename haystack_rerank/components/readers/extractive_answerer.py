@@ -7,10 +7,12 @@ import re
 from typing import Any
 
 from haystack import Document, component, default_to_dict
+from haystack.core.serialization import import_class_by_name
 from haystack.dataclasses import ExtractedAnswer
 from haystack.utils.deserialization import deserialize_component_inplace
 
 from haystack_rerank.components.rankers import CrossEncoderRanker
+from haystack_rerank.components.rankers._shared import answerer_ranker_from_dict as shared_ranker
 from haystack_rerank.errors import ConfigurationError
 
 # Sentences read per document: bounds the cost of a huge document (a 1 MB text has ~10,000 sentences).
@@ -71,8 +73,10 @@ class ExtractiveAnswerer:
         low_confidence_threshold: float | None = None,
     ) -> None:
         """
-        :param ranker: The cross-encoder that scores (query, sentence) pairs; usually the pipeline's reranker
-            configuration, so both stages share one model and one cache.
+        :param ranker: The cross-encoder that scores (query, sentence) pairs, by its own score (no `alpha`
+            interpolation, no `score_threshold`); usually the pipeline's ranker itself, so both stages share one
+            model and one cache. Rebuilt from YAML, it is the pipeline's ranker again when both carry the same
+            configuration (as `pipelines.rag_extractive` writes them).
         :param documents_to_read: How many of the top documents are split into sentences.
         :param top_k: How many answers to return.
         :param context_sentences: Sentences on each side of the answer included in `context`.
@@ -115,7 +119,12 @@ class ExtractiveAnswerer:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ExtractiveAnswerer:
         init_parameters = dict(data.get("init_parameters", {}))
-        deserialize_component_inplace(init_parameters, key="ranker")
+        ranker_data = init_parameters.get("ranker")
+        ranker_class = import_class_by_name(ranker_data["type"]) if isinstance(ranker_data, dict) else None
+        if isinstance(ranker_class, type) and issubclass(ranker_class, CrossEncoderRanker):  # the allowlist checked it
+            init_parameters["ranker"] = shared_ranker(ranker_data, lambda: ranker_class.from_dict_unshared(ranker_data))
+        else:
+            deserialize_component_inplace(init_parameters, key="ranker")
         return cls(**init_parameters)
 
     @component.output_types(answers=list[ExtractedAnswer], meta=dict[str, Any])
@@ -152,7 +161,7 @@ class ExtractiveAnswerer:
                 sentence_id = f"{doc.id}#s{index}"
                 sources[sentence_id] = (doc, spans, index)
                 candidates.append(Document(id=sentence_id, content=doc.content[start:end]))  # type: ignore[index]
-        scored = self.ranker.run(query=query, documents=candidates, top_k=len(candidates), score_threshold=None)
+        scored = self.ranker.rank_by_model(query, candidates, top_k=len(candidates))
         answers = [self._answer(query, sentence, *sources[sentence.id]) for sentence in scored["documents"]]
         answers = answers[: self.top_k]
 

@@ -4,7 +4,8 @@ The integrations' retrievers, accepting any subclass of their document store in 
 `OpenSearchBM25Retriever.from_dict` and `QdrantEmbeddingRetriever.from_dict` rebuild the store with the base
 class, which would turn `OpenSearchStore` / `QdrantStore` (and their environment-driven settings) back into
 the base class. These subclasses rebuild the store from its serialized `type`, checked against Haystack's
-module allowlist; everything else is the integration's code.
+module allowlist; everything else is the integration's code. YAML written before this module was renamed names
+`haystack_rerank.components.retrievers.stores`, which stays an alias of it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import logging
 from typing import Any
 
 from haystack import Document, component, default_from_dict
-from haystack.core.serialization import import_class_by_name
+from haystack.core.serialization import generate_qualified_class_name, import_class_by_name
 from haystack.document_stores.types import FilterPolicy
 from haystack_integrations.components.retrievers.opensearch import (
     OpenSearchBM25Retriever as _OpenSearchBM25Retriever,
@@ -26,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 
 def _from_dict_keeping_store_type(cls: type, data: dict[str, Any]) -> Any:
+    data = {**data, "type": generate_qualified_class_name(cls)}  # also read under the older module path
     init_parameters = data["init_parameters"]
     store_data = init_parameters["document_store"]
     store_class = import_class_by_name(store_data["type"])  # refuses modules outside the allowlist
