@@ -125,7 +125,8 @@ def test_rag_extractive_yaml_loads_one_ranker_for_ranking_and_answering():
     for pipeline in (first, second):
         assert pipeline.get_component("answerer").ranker is pipeline.get_component("ranker")
     assert first.get_component("ranker") is not second.get_component("ranker")
-    assert pipelines.rag_extractive().dumps() == first.dumps()  # the shared ranker still writes the same YAML
+    # the shared ranker still writes the same YAML
+    assert pipelines.rag_extractive().to_dict()["components"] == first.to_dict()["components"]
 
 
 def test_yaml_written_before_the_retrievers_module_was_renamed_still_loads():
