@@ -125,9 +125,9 @@ def _config(tmp_path: Path, corpus_file: Path, teacher: str, **overrides) -> Ada
 
 
 def _stores(tmp_path: Path) -> AdaptStores:
-    from haystack_rerank.settings import StoreSettings
+    from haystack_rerank.config import Settings
 
-    settings = StoreSettings(
+    settings = Settings(
         lexical="memory", index="adapt", collection="adapt", data_dir=tmp_path / "data", embedding_dtype="float32"
     )
     return AdaptStores(settings, progress_bar=False)

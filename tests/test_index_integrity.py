@@ -17,8 +17,9 @@ from haystack.document_stores.in_memory import InMemoryDocumentStore
 from haystack_rerank.settings import StoreSettings
 from typer.testing import CliRunner
 
-from haystack_rerank import stores
+from haystack_rerank import build
 from haystack_rerank.cli import app
+from haystack_rerank.config import Settings
 from haystack_rerank.document_stores import OpenSearchStore, QdrantStore
 from haystack_rerank.errors import ConfigurationError, MissingIndexError
 from haystack_rerank.indexing import save_lexical_store
@@ -90,16 +91,16 @@ def test_failed_save_keeps_the_previous_bm25_store(tmp_path):
     failing.write_documents(DOCUMENTS[:2])
     with pytest.raises(OSError, match="No space left"):
         save_lexical_store(failing, path)
-    settings = StoreSettings(lexical="memory", data_dir=tmp_path, index="x")
-    assert stores.lexical_store(settings).count_documents() == len(DOCUMENTS)
+    settings = Settings(lexical="memory", data_dir=tmp_path, index="x")
+    assert build.lexical_store(settings).count_documents() == len(DOCUMENTS)
     assert [p.name for p in tmp_path.iterdir()] == ["bm25-x.json"]  # no temporary file left behind
 
 
 def test_corrupt_bm25_store_is_named_with_the_fix(tmp_path):
     (tmp_path / "bm25-x.json").write_text('{"documents": [{"id": "a", "cont', encoding="utf-8")
-    settings = StoreSettings(lexical="memory", data_dir=tmp_path, index="x")
+    settings = Settings(lexical="memory", data_dir=tmp_path, index="x")
     with pytest.raises(ConfigurationError, match=r"bm25-x.json is corrupt .*Delete it and run `haystack-rerank index`"):
-        stores.lexical_store(settings)
+        build.lexical_store(settings)
 
 
 # -- 2. a missing or empty index or collection is an error naming it, and nothing is created --------------------

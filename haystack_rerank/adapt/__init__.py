@@ -3,9 +3,9 @@ The cross-encoder as a teacher: adapt the reranker and the bi-encoder to a corpu
 
     from haystack_rerank.adapt import AdaptConfig, adapt
     from haystack_rerank.adapt.stores import AdaptStores
-    from haystack_rerank.settings import StoreSettings
+    from haystack_rerank.config import Settings
 
-    summary = adapt(AdaptConfig(corpus="my/corpus.jsonl", output_dir="adapted"), AdaptStores(StoreSettings()))
+    summary = adapt(AdaptConfig(corpus="my/corpus.jsonl", output_dir="adapted"), AdaptStores(Settings()))
 """
 
 from haystack_rerank.adapt.config import AdaptConfig

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -17,6 +18,7 @@ _DEFAULTS = AdaptConfig(corpus="", output_dir="")
 
 
 def adapt_command(  # noqa: PLR0913 - one option per knob, as on the command line
+    ctx: typer.Context,
     corpus: Annotated[Path, typer.Option(help="BEIR corpus.jsonl (or a BEIR folder) of the corpus to adapt to.")],
     output_dir: Annotated[Path, typer.Option(help="Folder for the students, their cards, pipelines and report.")],
     teacher_model: Annotated[str, typer.Option(help="Teacher cross-encoder (hub name or folder).")] = (
@@ -56,23 +58,13 @@ def adapt_command(  # noqa: PLR0913 - one option per knob, as on the command lin
     ),
     seed: Annotated[int, typer.Option()] = _DEFAULTS.seed,
     threads: Annotated[int, typer.Option(min=0, help="torch threads (0 = torch's default).")] = 0,
-    index_name: Annotated[str, typer.Option("--index", envvar="OPENSEARCH_INDEX", help="BM25 index name.")] = (
-        "haystack_rerank"
-    ),
-    collection: Annotated[str, typer.Option(envvar="QDRANT_COLLECTION", help="Qdrant collection.")] = (
-        "haystack_rerank"
-    ),
-    lexical: Annotated[str, typer.Option(help="BM25 backend: opensearch or memory.")] = "opensearch",
-    data_dir: Annotated[Path, typer.Option(envvar="HAYSTACK_RERANK_DATA", help="Folder for embedded stores.")] = (
-        Path(".haystack-rerank")
-    ),
     as_json: Annotated[bool, typer.Option("--json", help="Print the JSON summary.")] = False,
 ) -> None:
     """Adapt to a corpus: pseudo-queries, teacher soft labels, cross-encoder and bi-encoder students."""
     from haystack_rerank.adapt import adapt
     from haystack_rerank.adapt.report import markdown
     from haystack_rerank.adapt.stores import AdaptStores
-    from haystack_rerank.settings import StoreSettings
+    from haystack_rerank.cli_options import settings_of
 
     config = AdaptConfig(
         corpus=str(corpus),
@@ -96,8 +88,6 @@ def adapt_command(  # noqa: PLR0913 - one option per knob, as on the command lin
         threads=threads or None,
         command=shlex.join(["haystack-rerank", *sys.argv[1:]]),
     )
-    settings = StoreSettings(
-        lexical=lexical, index=index_name, collection=collection, data_dir=data_dir, embedding_model=embedding_model
-    )
+    settings = replace(settings_of(ctx), embedding_model=embedding_model)  # the app's connection options
     summary = adapt(config, AdaptStores(settings))
     typer.echo(json.dumps(summary, indent=2) if as_json else markdown(summary["evaluation"]))

@@ -31,7 +31,7 @@ def query_sets(config: AdaptConfig, pseudo: list[PseudoQuery]) -> dict[str, tupl
     held = held_out_queries(pseudo)
     sets = {"held-out pseudo-queries": ({q.id: q.text for q in held}, {q.id: {q.source: 1} for q in held})}
     if config.eval_dataset:
-        from haystack_rerank.evaluation.dataset import load_split
+        from haystack_rerank.beir import load_split
 
         split = load_split(Path(config.eval_dataset), config.eval_split)
         sets[f"{Path(config.eval_dataset).name} {config.eval_split}"] = (split.queries, split.qrels)

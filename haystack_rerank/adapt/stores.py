@@ -16,11 +16,11 @@ from typing import Any
 
 from haystack import Document
 
-from haystack_rerank.settings import StoreSettings
+from haystack_rerank.config import Settings
 
 
 class AdaptStores:
-    def __init__(self, settings: StoreSettings, *, progress_bar: bool = True) -> None:
+    def __init__(self, settings: Settings, *, progress_bar: bool = True) -> None:
         self.settings = settings
         self.progress_bar = progress_bar
         self._lexical: Any = None
@@ -31,13 +31,13 @@ class AdaptStores:
         return self.settings.collection
 
     def _open(self, collection: str, embedding_model: str) -> tuple[Any, Any]:
-        from haystack_rerank import stores
+        from haystack_rerank import build
 
         settings = replace(self.settings, collection=collection, embedding_model=embedding_model)
         if self._lexical is None:
-            self._lexical = stores.lexical_store(settings)
+            self._lexical = build.lexical_store(settings)
         if collection not in self._vectors:
-            self._vectors[collection] = stores.vector_store(settings)
+            self._vectors[collection] = build.vector_store(settings)
         return self._lexical, self._vectors[collection]
 
     def ensure_indexed(self, corpus: dict[str, tuple[str, str]], *, embedding_model: str | None = None) -> None:
@@ -53,8 +53,7 @@ class AdaptStores:
         return collection
 
     def _index(self, corpus: dict[str, tuple[str, str]], collection: str, embedding_model: str) -> None:
-        from haystack_rerank.components.embedders import DocumentEmbedder
-        from haystack_rerank.indexing import index_documents, save_lexical_store
+        from haystack_rerank.indexing import index_into
 
         lexical, vectors = self._open(collection, embedding_model)
         # index_documents compares the stores' manifests (ids, content hashes, model) with the corpus and
@@ -64,38 +63,25 @@ class AdaptStores:
             for doc_id, (title, text) in corpus.items()
         ]
         settings = replace(self.settings, embedding_model=embedding_model)
-        report = index_documents(
-            documents,
-            embedder=DocumentEmbedder(
-                model=embedding_model, progress_bar=False, model_kwargs=settings.embedding_model_kwargs
-            ),
-            lexical_store=lexical,
-            vector_store=vectors,
-            progress_bar=self.progress_bar,
-            embedding_model=embedding_model,
-            embedding_dim=settings.embedding_dim,
-        )
-        if report.written or report.removed:
-            save_lexical_store(lexical, settings.memory_bm25_file)
+        index_into(settings, documents, lexical=lexical, vectors=vectors, progress_bar=self.progress_bar)
 
     def retriever(self, embedding_model: str, collection: str, *, top_k: int = 100) -> Any:
-        from haystack_rerank import stores
+        from haystack_rerank import build
 
         lexical, vectors = self._open(collection, embedding_model)
         settings = replace(self.settings, collection=collection, embedding_model=embedding_model)
-        retriever = stores.hybrid_retriever(settings, lexical=lexical, vectors=vectors, top_k=top_k)
+        retriever = build.hybrid_retriever(settings, lexical=lexical, vectors=vectors, top_k=top_k)
         retriever.warm_up()
         return retriever
 
     def ranker(self, model: str, *, alpha: float | None, disk_cache: Path | None = None, cache: Any = None) -> Any:
         """The shipped reranker configuration for `model`; the documents it gets carry their text in `content`."""
+        from haystack_rerank import build
         from haystack_rerank.cache import DiskRerankCache
-        from haystack_rerank.pipelines import cross_encoder_ranker
 
-        ranker = cross_encoder_ranker(model=model, top_k=1000, alpha=alpha)
         if disk_cache is not None:
-            ranker.cache = DiskRerankCache(path=str(disk_cache))
-        elif cache is not None:
-            ranker.cache = cache
+            cache = DiskRerankCache(path=str(disk_cache))
+        options = {} if cache is None else {"cache": cache}
+        ranker = build.ranker(model=model, top_k=1000, alpha=alpha, **options)
         ranker.warm_up()
         return ranker

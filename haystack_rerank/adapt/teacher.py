@@ -21,7 +21,7 @@ from typing import Any
 from haystack import Document
 from tqdm.auto import tqdm
 
-from haystack_rerank.finetune.data import document_text
+from haystack_rerank.finetune.data import corpus_text
 
 
 @dataclass
@@ -70,7 +70,7 @@ def shown_text(corpus: Mapping[str, tuple[str, str]], doc_id: str, query: Traini
     title, text = corpus[doc_id]
     if query.removed_sentence and doc_id in query.positives:
         text = " ".join(text.replace(query.removed_sentence, " ").split())
-    return text if query.hide_title else document_text(title, text)
+    return text if query.hide_title else corpus_text(title, text)
 
 
 def score_candidates(

@@ -69,10 +69,10 @@ def cross_encoder_scores(cases: Sequence[ProbeCase], model: str, max_length: int
     from sentence_transformers import CrossEncoder
     from torch.nn import Sigmoid
 
+    from haystack_rerank.config import RERANK_MAX_LENGTH
     from haystack_rerank.models import resolve_model
-    from haystack_rerank.pipelines import DEFAULT_RERANK_MAX_LENGTH
 
-    cross_encoder = CrossEncoder(resolve_model(model), device="cpu", max_length=max_length or DEFAULT_RERANK_MAX_LENGTH)
+    cross_encoder = CrossEncoder(resolve_model(model), device="cpu", max_length=max_length or RERANK_MAX_LENGTH)
     pairs = [(case.query, text) for case in cases for text in (case.answer, case.distractor)]
     scores = cross_encoder.predict(pairs, batch_size=64, activation_fn=Sigmoid(), show_progress_bar=False)
     return [(float(scores[2 * i]), float(scores[2 * i + 1])) for i in range(len(cases))]
