@@ -262,7 +262,9 @@ app.command("probe")(probe_command)
 def _disable_haystack_telemetry() -> None:
     """No calls home from a CLI run (Haystack read HAYSTACK_TELEMETRY_ENABLED when it was imported, so the
     environment variable alone is too late here); HAYSTACK_TELEMETRY_ENABLED=True keeps it on."""
-    if os.environ.get("HAYSTACK_TELEMETRY_ENABLED", "").lower() in ("true", "1"):
+    from haystack_rerank.config import resolve
+
+    if str(resolve("HAYSTACK_TELEMETRY_ENABLED") or "").lower() in ("true", "1"):
         return
     import haystack.telemetry._telemetry as haystack_telemetry
 

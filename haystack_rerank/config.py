@@ -125,6 +125,10 @@ VARIABLES: dict[str, Variable] = {
         Variable("OPENAI_API_KEY", "answer generator of `rag.yaml` (a `Secret`)", "required for `rag.yaml`"),
         Variable("OPENAI_BASE_URL", "OpenAI-compatible server of `rag.yaml` (vLLM / Ollama / llama.cpp at `/v1`)",
                  "OpenAI's"),
+        Variable("HF_API_TOKEN", "Hugging Face token for private models (a `Secret`), read before `HF_TOKEN`", "unset"),
+        Variable("HF_TOKEN", "Hugging Face token for private models (a `Secret`)", "unset"),
+        Variable("HAYSTACK_TELEMETRY_ENABLED", "`True` keeps Haystack's telemetry on in the command line",
+                 "off in the CLI"),
         Variable("HAYSTACK_RERANK_LOG", "log level of the command line", "`WARNING`", "WARNING"),
         Variable("HAYSTACK_RERANK_DEBUG", "`1`: the command line shows the traceback of an error", "unset"),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
@@ -25,6 +26,28 @@ REPO = Path(__file__).resolve().parent.parent
 def test_readme_table_is_generated_from_the_configuration():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     assert config.readme_table() in readme, "README drifted from haystack_rerank/config.py: paste its table"
+
+
+# read by the libraries the package sets them for, never by the package
+WRITTEN_FOR_LIBRARIES = {"TOKENIZERS_PARALLELISM"}
+READ_PATTERN = re.compile(
+    r'(?:environ(?:\.get|\.setdefault)?\(|environ\[|getenv\(|from_env_var\(\[?|resolve\(|envvar=)\s*"([A-Z][A-Z0-9_]+)"'
+)
+
+
+def test_every_environment_variable_the_package_reads_is_in_the_configuration():
+    found = {
+        name: str(path.relative_to(REPO))
+        for path in (REPO / "haystack_rerank").rglob("*.py")
+        for name in READ_PATTERN.findall(path.read_text(encoding="utf-8"))
+    }
+    unknown = {
+        name: where
+        for name, where in found.items()
+        if name not in config.VARIABLES | dict.fromkeys(WRITTEN_FOR_LIBRARIES)
+    }
+    assert not unknown, f"define these in haystack_rerank/config.py VARIABLES: {unknown}"
+    assert {"OPENSEARCH_HOSTS", "QDRANT_API_KEY", "REDIS_URL", "OPENAI_API_KEY"} <= set(found)
 
 
 def test_argument_beats_environment_beats_default(monkeypatch):

@@ -12,11 +12,12 @@ from haystack import default_to_dict
 from haystack.utils import Secret
 
 from haystack_rerank.cache.base import RerankCache
+from haystack_rerank.config import VARIABLES
 from haystack_rerank.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+DEFAULT_REDIS_URL = VARIABLES["REDIS_URL"].default
 
 
 class RedisRerankCache(RerankCache):
