@@ -13,7 +13,7 @@ import time
 from dataclasses import replace
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from click.core import ParameterSource
@@ -29,6 +29,7 @@ from haystack_rerank.cli_options import (
     RerankerModelOpt,
     SkipMalformedOpt,
     connection_options,
+    report,
     settings_of,
 )
 from haystack_rerank.errors import HaystackRerankError
@@ -52,14 +53,6 @@ class Stage(str, Enum):
 
 DatasetOpt = Annotated[Path, typer.Option(help="BEIR folder: corpus.jsonl, queries[_SPLIT].jsonl, qrels/SPLIT.tsv.")]
 SplitOpt = Annotated[str, typer.Option(help="Split to evaluate (qrels/SPLIT.tsv).")]
-
-
-def _report(summary: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        typer.echo(json.dumps(summary, indent=2))
-    else:
-        for key, value in summary.items():
-            typer.echo(f"{key}: {value}")
 
 
 @app.command()
@@ -106,7 +99,7 @@ def index(
         "seconds": round(seconds, 2),
         "docs_per_second": round(report.written / seconds, 1) if report.written else 0.0,
     }
-    _report(summary, as_json)
+    report(summary, as_json)
 
 
 @app.command()
@@ -158,7 +151,7 @@ def run(
     result = results[stage.value]
     beir.write_trec_run(output, result.run, tag=f"haystack-rerank-{stage.value}")
     summary = {"queries": len(result.run), "skipped_lines": len(skipped_lines), "output": str(output)}
-    _report({**summary, **summarize_latencies(result.seconds)}, as_json)
+    report({**summary, **summarize_latencies(result.seconds)}, as_json)
 
 
 @app.command()

@@ -6,6 +6,7 @@ The command line's shared options. The connection options are declared once, on 
 
 from __future__ import annotations
 
+import json
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -63,6 +64,15 @@ def connection_options(
         "data_dir": data_dir,
     }
     ctx.obj = {"given": given}
+
+
+def report(summary: dict[str, Any], as_json: bool) -> None:
+    """Print a command's summary: JSON, or one `key: value` line each."""
+    if as_json:
+        typer.echo(json.dumps(summary, indent=2))
+    else:
+        for key, value in summary.items():
+            typer.echo(f"{key}: {value}")
 
 
 def settings_of(ctx: typer.Context) -> Settings:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 from enum import Enum
@@ -10,6 +9,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from haystack_rerank.cli_options import report
 
 
 class Loss(str, Enum):
@@ -105,8 +106,4 @@ def finetune_command(  # noqa: PLR0913 - one option per training knob, as on the
         "last_loss": result.train_losses[-1][1] if result.train_losses else None,
         "best_dev_ndcg@10": result.best_metric,
     }
-    if as_json:
-        typer.echo(json.dumps(summary, indent=2))
-    else:
-        for key, value in summary.items():
-            typer.echo(f"{key}: {value}")
+    report(summary, as_json)
