@@ -91,13 +91,13 @@ def index(
         corpus, on_bad_line=on_bad_line.value, skip_malformed=skip_malformed, skipped_lines=skipped_lines
     )
     started = time.perf_counter()
-    report = index_into(settings, documents, batch_size=batch_size, remove_missing=not keep_removed)
+    indexed = index_into(settings, documents, batch_size=batch_size, remove_missing=not keep_removed)
     seconds = time.perf_counter() - started
     summary = {
-        **vars(report),
+        **vars(indexed),
         "skipped_lines": len(skipped_lines),
         "seconds": round(seconds, 2),
-        "docs_per_second": round(report.written / seconds, 1) if report.written else 0.0,
+        "docs_per_second": round(indexed.written / seconds, 1) if indexed.written else 0.0,
     }
     report(summary, as_json)
 
