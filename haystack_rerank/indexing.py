@@ -212,17 +212,17 @@ def index_into(
     return report
 
 
-def ensure_indexed(settings: Settings, corpus: Path, *, quiet: bool) -> tuple[Any, Any]:
-    """Open both stores; index the `corpus` file unless both already hold exactly its documents (ids, hashes, model)."""
+def ensure_indexed(settings: Settings, corpus: Path, *, quiet: bool) -> tuple[Any, Any, str | None]:
+    """
+    Open both stores; index the `corpus` file unless both already hold exactly its documents (ids, hashes, model).
+    Returns the stores and, when nothing had to be written, the sentence that says so.
+    """
     lexical, vectors = build.lexical_store(settings), build.vector_store(settings)
     report = index_into(settings, beir.load_corpus(corpus), lexical=lexical, vectors=vectors, progress_bar=not quiet)
-    if not (report.written or report.removed or quiet):
-        logger.warning(
-            "Index %r / collection %r already hold exactly the %d documents of %s (ids and content hashes): "
-            "not re-indexing.",
-            settings.index,
-            settings.collection,
-            report.unchanged,
-            corpus,
+    reused = None
+    if not (report.written or report.removed):
+        reused = (
+            f"Index {settings.index!r} / collection {settings.collection!r} already hold exactly the "
+            f"{report.unchanged} documents of {corpus} (ids and content hashes): not re-indexing."
         )
-    return lexical, vectors
+    return lexical, vectors, reused

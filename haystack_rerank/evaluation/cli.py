@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -14,6 +14,15 @@ from haystack_rerank.models import STARTER_RERANK_MODEL
 
 DatasetOpt = Annotated[Path, typer.Option(help="BEIR folder: corpus.jsonl, queries[_SPLIT].jsonl, qrels/SPLIT.tsv.")]
 SplitOpt = Annotated[str, typer.Option(help="Split to evaluate (qrels/SPLIT.tsv).")]
+
+
+def _indexed(settings: Any, corpus: Path, *, quiet: bool) -> tuple[Any, Any]:
+    from haystack_rerank.indexing import ensure_indexed
+
+    lexical, vectors, reused = ensure_indexed(settings, corpus, quiet=quiet)
+    if reused and not quiet:
+        typer.echo(reused, err=True)
+    return lexical, vectors
 
 
 def evaluate_command(
@@ -39,7 +48,6 @@ def evaluate_command(
     from haystack_rerank.cache import MemoryRerankCache
     from haystack_rerank.evaluation import harness
     from haystack_rerank.evaluation.dataset import refuse_training_overlap
-    from haystack_rerank.indexing import ensure_indexed
 
     chosen = harness.parse_stages(stages, cache)
     settings = settings_of(ctx)
@@ -50,7 +58,7 @@ def evaluate_command(
         scores = MemoryRerankCache() if cache == "warm" else None
         ranker = build.ranker(model=reranker_model, top_k=rerank_depth, alpha=alpha, cache=scores)
         ranker.warm_up()
-    lexical_store, vectors = ensure_indexed(settings, data.corpus_path, quiet=as_json)
+    lexical_store, vectors = _indexed(settings, data.corpus_path, quiet=as_json)
     retriever = build.hybrid_retriever(settings, lexical=lexical_store, vectors=vectors, top_k=100)
     retriever.warm_up()
     kwargs = {"stages": chosen, "ranker": ranker, "rerank_depth": rerank_depth}
@@ -90,7 +98,6 @@ def sweep_command(
     from haystack_rerank.cache import MemoryRerankCache
     from haystack_rerank.evaluation import sweep as sweeping
     from haystack_rerank.evaluation.dataset import refuse_training_overlap
-    from haystack_rerank.indexing import ensure_indexed
 
     chosen = sweeping.parse_depths(depths)
     settings = settings_of(ctx)
@@ -99,7 +106,7 @@ def sweep_command(
     entries = max(RERANK_CACHE_ENTRIES, len(data.queries) * max(chosen))
     scoring = build.ranker(model=reranker_model, top_k=max(chosen), alpha=alpha, cache=MemoryRerankCache(entries))
     timing = build.ranker(model=reranker_model, top_k=max(chosen), alpha=alpha, cache=None)
-    lexical_store, vectors = ensure_indexed(settings, data.corpus_path, quiet=as_json)
+    lexical_store, vectors = _indexed(settings, data.corpus_path, quiet=as_json)
     legs = max(100, max(chosen))
     retriever = build.hybrid_retriever(settings, lexical=lexical_store, vectors=vectors, lexical_top_k=legs,
                                        dense_top_k=legs)  # fmt: skip
