@@ -45,16 +45,14 @@ def main() -> None:
     args = parser.parse_args()
 
     import haystack_rerank  # noqa: F401
-    from haystack_rerank import beir
+    from haystack_rerank import beir, build
     from haystack_rerank.cache import MemoryRerankCache
     from haystack_rerank.components.rankers import CrossEncoderRanker
     from haystack_rerank.evaluation import cascade_sweep as cs
 
     def ranker(model: str, cached: bool) -> CrossEncoderRanker:
-        made = CrossEncoderRanker(
+        made = build.ranker(
             model=model,
-            max_length=192,
-            meta_fields_to_embed=["title"],
             backend=args.backend,
             precision=args.precision,
             alpha=args.alpha,

@@ -78,14 +78,14 @@ def main() -> None:  # noqa: PLR0915 - one linear benchmark script
     from haystack import Document
 
     from haystack_rerank import beir
+    from haystack_rerank.beir import load_split
+    from haystack_rerank.build import ranker as cross_encoder_ranker
     from haystack_rerank.cache import MemoryRerankCache
-    from haystack_rerank.evaluation.dataset import load_split
     from haystack_rerank.evaluation.metrics import evaluate_run, paired_test
-    from haystack_rerank.pipelines import cross_encoder_ranker
 
     torch.set_num_threads(args.threads)
     split = load_split(args.dataset, args.split)
-    documents = beir.load_corpus(split.corpus)
+    documents = beir.load_corpus(split.corpus_path)
     short = {doc.id: doc for doc in documents}
     judged = {doc_id for judgements in split.qrels.values() for doc_id in judgements}
     long = long_corpus(documents, judged, args.fillers, args.seed)

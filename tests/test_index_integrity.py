@@ -14,7 +14,6 @@ from corpus_small import DOCUMENTS
 from fixtures_models import WORDS, tiny_cross_encoder  # noqa: F401
 from haystack import Document
 from haystack.document_stores.in_memory import InMemoryDocumentStore
-from haystack_rerank.settings import StoreSettings
 from typer.testing import CliRunner
 
 from haystack_rerank import build
