@@ -20,11 +20,11 @@ from cluster_node import Cluster
 from fixtures_models import WORDS, make_documents
 from opensearchpy import TransportError
 
-from haystack_rerank import stores
+from haystack_rerank import build
 from haystack_rerank.components.retrievers import HybridRetriever, OpenSearchBM25Retriever, QdrantEmbeddingRetriever
+from haystack_rerank.config import Settings
 from haystack_rerank.document_stores import OpenSearchStore, QdrantStore
 from haystack_rerank.indexing import IndexReport, index_documents
-from haystack_rerank.settings import StoreSettings
 
 pytestmark = pytest.mark.cluster
 
@@ -175,7 +175,7 @@ def test_paused_node_holds_no_query_past_the_timeout(green, indexed, text_embedd
 
 def test_node_killed_during_indexing_running_index_again_stores_every_document_once(green, tmp_path, document_embedder):
     documents = make_documents(240, seed=61, min_words=8, max_words=40)
-    settings = StoreSettings(
+    settings = Settings(
         opensearch_hosts=green.hosts,
         index="cluster_indexing",
         opensearch_shards=3,
@@ -183,7 +183,7 @@ def test_node_killed_during_indexing_running_index_again_stores_every_document_o
         qdrant_path=str(tmp_path / "qdrant"),
         collection="c",
     )
-    lexical, vectors = stores.lexical_store(settings), stores.vector_store(settings)
+    lexical, vectors = build.lexical_store(settings), build.vector_store(settings)
     client = green.client(timeout=5)
 
     def lexical_count() -> int:

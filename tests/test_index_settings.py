@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from corpus_small import DOCUMENTS
 
-from haystack_rerank import stores
+from haystack_rerank import build
+from haystack_rerank.config import Settings
 from haystack_rerank.document_stores import OpenSearchStore
 from haystack_rerank.errors import ConfigurationError
-from haystack_rerank.settings import StoreSettings
 
 
 def created_settings(store: OpenSearchStore) -> tuple[int, int]:
@@ -24,7 +24,7 @@ def test_default_is_one_shard_no_replica(opensearch_store):
 def test_environment_sets_shards_and_replicas_yaml_keeps_none(monkeypatch, opensearch_hosts, unique_name):
     monkeypatch.setenv("OPENSEARCH_SHARDS", "3")
     monkeypatch.setenv("OPENSEARCH_REPLICAS", "0")
-    store = stores.lexical_store(StoreSettings(opensearch_hosts=opensearch_hosts, index=unique_name))
+    store = build.lexical_store(Settings(opensearch_hosts=opensearch_hosts, index=unique_name))
     try:
         assert created_settings(store) == (3, 0)
         params = store.to_dict()["init_parameters"]
@@ -35,8 +35,8 @@ def test_environment_sets_shards_and_replicas_yaml_keeps_none(monkeypatch, opens
 
 def test_arguments_win_over_the_environment(monkeypatch, opensearch_hosts, unique_name):
     monkeypatch.setenv("OPENSEARCH_SHARDS", "3")
-    settings = StoreSettings(opensearch_hosts=opensearch_hosts, index=unique_name, opensearch_shards=2)
-    store = stores.lexical_store(settings)
+    settings = Settings(opensearch_hosts=opensearch_hosts, index=unique_name, opensearch_shards=2)
+    store = build.lexical_store(settings)
     try:
         assert created_settings(store) == (2, 0)
         assert store.to_dict()["init_parameters"]["shards"] == 2
