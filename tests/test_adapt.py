@@ -44,6 +44,7 @@ class TestPseudoQueries:
         assert held and trained and not held & trained
         share = sum(q.held_out for q in first) / len(first)
         assert 0.05 <= share <= 0.15  # the held-out share of the queries, not of the corpus
+        assert {q.strategy for q in first if q.held_out} == set(pseudo_queries.STRATEGIES)
 
     def test_sentence_queries_are_removed_from_their_source_and_titles_hidden(self):
         corpus = _corpus(80)
@@ -106,7 +107,8 @@ def _config(tmp_path: Path, corpus_file: Path, teacher: str, **overrides) -> Ada
         "corpus": str(corpus_file),
         "output_dir": str(tmp_path / "adapted"),
         "teacher_model": teacher,
-        "pseudo_queries": 40,
+        "pseudo_queries": 60,
+        "held_out_fraction": 0.3,
         "depth": 8,
         "list_size": 4,
         "bi_encoder_ways": 3,

@@ -185,9 +185,9 @@ def generate(
         msg = "adapt: no document has 5 or more content words to write a query from; check the corpus text field."
         raise ConfigurationError(msg)
     rng.shuffle(doc_ids)
-    # every k-th passage in visiting order is held out, so the held-out share holds however many are used
-    every = round(1 / held_out_fraction) if held_out_fraction > 0 else 0
-    held_out_sources = {doc for index, doc in enumerate(doc_ids) if every and index % every == every - 1}
+    # each passage is held out by a seeded draw of its own, independent of its position (and so of the
+    # strategy it gets): the held-out share holds however many passages are used, for every strategy
+    held_out_sources = {doc for doc in doc_ids if random.Random(f"{seed}:{doc}").random() < held_out_fraction}
     terms = _distinctive_terms(corpus, doc_ids)
 
     queries: list[PseudoQuery] = []
