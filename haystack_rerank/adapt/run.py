@@ -20,6 +20,7 @@ from typing import Any
 from haystack_rerank.adapt import pseudo_queries, students, teacher
 from haystack_rerank.adapt.config import MIN_DOCUMENTS, AdaptConfig
 from haystack_rerank.errors import ConfigurationError
+from haystack_rerank.extras import require
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ def adapt(config: AdaptConfig, stores: Any) -> dict[str, Any]:
     Run every phase; `stores` builds retrievers and indexes (see `haystack_rerank.adapt.stores.AdaptStores`).
     Returns the summary also written to `<output_dir>/adapt_log.json`.
     """
+    require("train", "haystack-rerank adapt")  # students train with datasets/accelerate, keywords use scikit-learn
     started = time.perf_counter()
     if config.threads:
         import torch
