@@ -174,6 +174,14 @@ def test_eval_and_sweep_commands_end_to_end(dataset, tiny_cross_encoder, tmp_pat
             "2",
             "--budget-ms",
             "10000",
+            "--cascades",
+            "10:3,5:5",
+            "--small-model",
+            tiny_cross_encoder,
+            "--gates",
+            "0.0,1.0",
+            "--gated-rescore-top",
+            "2",
             "--output-dir",
             str(sweep_dir),
             "--json",
@@ -188,3 +196,17 @@ def test_eval_and_sweep_commands_end_to_end(dataset, tiny_cross_encoder, tmp_pat
     recalls = [r["first_stage_recall"] for r in swept["rows"]]
     assert recalls == sorted(recalls)  # the ceiling can only grow with N
     assert (sweep_dir / "sweep.png").is_file() and (sweep_dir / "sweep.md").is_file()
+    # cascade rows: (10, 3) and (5, 5) without a gate, and (10, 3) with each gate (gated M 2 < 3)
+    cascade = swept["cascade_rows"]
+    assert [(r["depth"], r["rescore_top"], r["gate_margin"]) for r in cascade] == [
+        (10, 3, None),
+        (10, 3, 0.0),
+        (10, 3, 1.0),
+        (5, 5, None),
+        (5, 5, 0.0),
+        (5, 5, 1.0),
+    ]
+    assert cascade[1]["gate_fired"] == 1.0 and cascade[1]["mean_rescored"] == 2  # margin >= 0 always fires
+    assert cascade[0]["gate_fired"] == 0.0 and cascade[0]["mean_rescored"] == 3
+    assert all(0.0 <= r["ndcg@10"] <= 1.0 and r["p95_ms"] >= r["p50_ms"] > 0 for r in cascade)
+    assert "Cascade pick for 10000 ms p95" in (sweep_dir / "sweep.md").read_text()

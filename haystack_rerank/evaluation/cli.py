@@ -90,9 +90,18 @@ def sweep_command(
     alpha: AlphaOpt = 0.5,
     output_dir: Annotated[Path, typer.Option(help="Where sweep.json, sweep.md and sweep.png go.")] = Path("runs/sweep"),
     reranker_model: RerankerModelOpt = STARTER_RERANK_MODEL,
+    cascades: Annotated[
+        str, typer.Option(help="Cascade rows: comma-separated N:M (the full model re-scores the top M of N).")
+    ] = "",
+    small_model: Annotated[
+        str | None, typer.Option(help="The cascade's small cross-encoder; unset: the first-stage order picks M.")
+    ] = None,
+    gates: Annotated[str, typer.Option(help="Gate margins (0..1) tried on each cascade row, comma-separated.")] = "",
+    gated_rescore_top: Annotated[int, typer.Option(min=1, help="Documents re-scored when a gate fires.")] = 10,
     as_json: JsonOpt = False,
 ) -> None:
-    """Rerank depth N vs nDCG@10, the first-stage recall ceiling and latency; plot, knee and a budget pick."""
+    """Rerank depth N vs nDCG@10, the first-stage recall ceiling and latency; plot, knee and a budget pick.
+    With --cascades (and --small-model, --gates): cascade and gating rows, and their pick for the budget."""
     from haystack_rerank import build
     from haystack_rerank.beir import load_split
     from haystack_rerank.cache import MemoryRerankCache
@@ -112,9 +121,61 @@ def sweep_command(
                                        dense_top_k=legs)  # fmt: skip
     for component in (retriever, scoring, timing):
         component.warm_up()
-    result = sweeping.sweep(data, retriever, scoring, timing, depths=chosen, latency_queries=latency_queries)
+    cascade_rows = _cascade_rows(
+        data, cascades, small_model, gates, gated_rescore_top, (scoring, timing), alpha, latency_queries
+    )
+    result = sweeping.sweep(
+        data, retriever, scoring, timing, depths=chosen, latency_queries=latency_queries, cascade_rows=cascade_rows
+    )
     if budget_ms is not None:
         result["budget_ms"] = budget_ms
         result["recommendation"] = sweeping.recommend(result["rows"], budget_ms)
     sweeping.write_outputs(output_dir, result, budget_ms)
     typer.echo(json.dumps(result, indent=2) if as_json else sweeping.markdown(result, budget_ms))
+
+
+def _cascade_rows(
+    data: Any,
+    cascades: str,
+    small_model: str | None,
+    gates: str,
+    gated_rescore_top: int,
+    full: tuple[Any, Any],
+    alpha: float,
+    latency_queries: int,
+) -> Any:
+    """The `cascade_rows` hook of `sweep` for --cascades/--small-model/--gates (None without --cascades)."""
+    from haystack_rerank import build
+    from haystack_rerank.cache import MemoryRerankCache
+    from haystack_rerank.errors import ConfigurationError
+    from haystack_rerank.evaluation import cascade_sweep
+
+    if not cascades.strip():
+        return None
+    try:
+        settings = [tuple(int(part) for part in item.split(":")) for item in cascades.split(",")]
+        margins = [float(g) for g in gates.split(",")] if gates.strip() else []
+    except ValueError as err:
+        msg = f"--cascades {cascades!r} / --gates {gates!r}: use e.g. --cascades 100:20,50:10 --gates 0.2,0.4"
+        raise ConfigurationError(msg) from err
+    if any(len(pair) != 2 or not 1 <= pair[1] <= pair[0] for pair in settings):
+        raise ConfigurationError(f"--cascades got {cascades!r}: each item is N:M with 1 <= M <= N, e.g. 100:20.")
+    small = None
+    if small_model:  # a cached ranker for quality, an uncached one for latency, as for the full model
+        cached = MemoryRerankCache(max_entries=1_000_000)
+        small = tuple(build.ranker(model=small_model, top_k=100, alpha=alpha, cache=c) for c in (cached, None))
+
+    def rows(fused: dict) -> list:
+        return cascade_sweep.cascade_sweep(
+            data.queries,
+            data.qrels,
+            fused,
+            full=full,
+            small=small,
+            settings=settings,
+            gates=margins,
+            gated_rescore_top=gated_rescore_top,
+            latency_queries=latency_queries,
+        )
+
+    return rows

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ def sweep(
     depths: tuple[int, ...] = DEFAULT_DEPTHS,
     latency_queries: int = 20,
     progress: bool = True,
+    cascade_rows: Callable[[dict[str, list]], list[dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """
     For each depth N: the first stage's Recall@N (the ceiling the reranker cannot exceed), nDCG@10 after
@@ -37,6 +39,8 @@ def sweep(
     Quality comes from one scoring pass over the top max(N) of every query through `scoring_ranker`, whose
     cache then serves each smaller N (a pair's score does not depend on N). Latency is measured separately with
     `timing_ranker` (no cache: every pair goes through the model) on the first `latency_queries` queries.
+    `cascade_rows`, when given, gets the fused lists and returns the cascade and gating rows
+    (`haystack_rerank.evaluation.cascade_sweep`), kept under "cascade_rows".
     """
     depths = tuple(sorted(set(depths)))
     deepest = depths[-1]
@@ -72,13 +76,16 @@ def sweep(
                 **summarize_latencies(seconds),
             }
         )
-    return {
+    result = {
         "queries": len(split.queries),
         "latency_queries": len(timed),
         "hybrid_ndcg@10": hybrid,
         "rows": rows,
         "knee": knee(rows),
     }
+    if cascade_rows is not None:
+        result["cascade_rows"] = cascade_rows(fused)
+    return result
 
 
 def parse_depths(depths: str) -> tuple[int, ...]:
@@ -134,6 +141,17 @@ def markdown(result: dict[str, Any], budget_ms: float | None) -> str:
             if pick
             else f"For a budget of {budget_ms:.0f} ms p95, no tested N fits: rerank fewer or faster.",
         ]
+    if result.get("cascade_rows"):
+        from haystack_rerank.evaluation import cascade_sweep
+
+        rows = result["cascade_rows"]
+        lines += ["", cascade_sweep.markdown(rows, "Cascade (N candidates, the full model on the top M) and gating:")]
+        pick = cascade_sweep.recommend(rows, budget_ms) if budget_ms is not None else None
+        if pick:
+            lines.append(
+                f"Cascade pick for {budget_ms:.0f} ms p95: N = {pick['depth']}, M = {pick['rescore_top']}, "
+                f"gate {pick['gate_margin']} (nDCG@10 {pick['ndcg@10']:.4f}, p95 {pick['p95_ms']:.0f} ms)."
+            )
     return "\n".join(lines) + "\n"
 
 
