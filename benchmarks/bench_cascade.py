@@ -41,6 +41,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--latency-queries", type=int, default=10)
     parser.add_argument("--budget-ms", type=float, default=450.0)
+    parser.add_argument("--gates", default="0.1,0.2,0.3,0.5", help="gate margins tried (chosen on train)")
+    parser.add_argument("--max-dev-queries", type=int, default=None, help="only the first N dev queries (smoke run)")
     parser.add_argument("--output", type=Path, default=Path("runs/bench_cascade.json"))
     args = parser.parse_args()
 
@@ -69,7 +71,9 @@ def main() -> None:
     cascades = [(100, 10), (100, 20), (100, 30), (50, 20)]
     plain = [(50, 50), (100, 100), (50, 30), (100, 30)]  # the full model alone (first-stage order, gate on RRF)
     result: dict = {"args": {k: str(v) for k, v in vars(args).items()}}
-    for split, run_path, limit in (("train", args.train_run, args.train_queries), ("dev", args.dev_run, None)):
+    gates = [float(g) for g in args.gates.split(",")]
+    splits = (("train", args.train_run, args.train_queries), ("dev", args.dev_run, args.max_dev_queries))
+    for split, run_path, limit in splits:
         queries = beir.load_queries(args.dataset / f"queries_{split}.jsonl")
         qrels = beir.load_qrels(args.dataset / "qrels" / f"{split}.tsv")
         run = beir.read_trec_run(run_path)
@@ -79,12 +83,12 @@ def main() -> None:
         fused = fused_lists(run, corpus, queries)
         latency = args.latency_queries if split == "dev" else 0
         rows = cs.cascade_sweep(
-            queries, qrels, fused, full=full, small=small, settings=cascades, latency_queries=latency
+            queries, qrels, fused, full=full, small=small, settings=cascades, gates=gates, latency_queries=latency
         )
         for row in rows:
             row["small"] = True
         plain_rows = cs.cascade_sweep(
-            queries, qrels, fused, full=full, small=None, settings=plain, latency_queries=latency
+            queries, qrels, fused, full=full, small=None, settings=plain, gates=gates, latency_queries=latency
         )
         result[split] = {"queries": len(queries), "rows": rows + [{**r, "small": False} for r in plain_rows]}
         print(f"{split}: {len(queries)} queries", flush=True)
