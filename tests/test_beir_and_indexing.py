@@ -132,5 +132,12 @@ class TestModels:
         assert resolve_model(name) == name
 
     def test_embedder_yaml_keeps_the_portable_name(self, text_embedder):
-        assert text_embedder.to_dict()["init_parameters"]["model"] == DEFAULT_EMBEDDING_MODEL
-        assert len(text_embedder.run(text="hello")["embedding"]) == 384
+        from haystack_rerank.components.embedders import TextEmbedder
+
+        # no model given: the YAML says nothing and the loader reads HAYSTACK_RERANK_EMBEDDING_MODEL
+        assert text_embedder.to_dict()["init_parameters"]["model"] is None
+        named = TextEmbedder(model=DEFAULT_EMBEDDING_MODEL)
+        named.warm_up()
+        assert len(named.run(text="hello")["embedding"]) == 384
+        # the hub name, never the local folder it resolved to
+        assert named.to_dict()["init_parameters"]["model"] == DEFAULT_EMBEDDING_MODEL
