@@ -115,3 +115,21 @@ def test_starter_model_finds_the_known_sentence():
         best = answerer.run(query=question, documents=PASSAGES[::-1])["answers"]
         best = next(a for a in best if a.data is not None)
         assert best.data.startswith(expected), (question, best.data)
+
+
+def test_a_ranker_that_embeds_titles_reads_each_sentence_with_its_documents_title(tiny_cross_encoder):
+    from sentence_transformers import CrossEncoder
+
+    ranker = CrossEncoderRanker(model=tiny_cross_encoder, meta_fields_to_embed=["title"])
+    answers = ExtractiveAnswerer(ranker=ranker, documents_to_read=1, top_k=10).run(
+        query="Does salt raise blood pressure?", documents=PASSAGES
+    )["answers"]
+    model = CrossEncoder(tiny_cross_encoder)
+    sigmoid = __import__("torch").nn.Sigmoid()
+    for a in answers:
+        with_title = model.predict([("Does salt raise blood pressure?", "Salt\n" + a.data)], activation_fn=sigmoid)[0]
+        alone = model.predict([("Does salt raise blood pressure?", a.data)], activation_fn=sigmoid)[0]
+        assert a.score == pytest.approx(float(with_title), abs=1e-5) and a.score != pytest.approx(
+            float(alone), abs=1e-5
+        )
+        assert a.document.id == "salt" and "title" in a.document.meta  # the answer's document is the source, unchanged

@@ -160,7 +160,9 @@ class ExtractiveAnswerer:
                     continue
                 sentence_id = f"{doc.id}#s{index}"
                 sources[sentence_id] = (doc, spans, index)
-                candidates.append(Document(id=sentence_id, content=doc.content[start:end]))  # type: ignore[index]
+                # the sentence keeps its document's meta: a ranker embedding the title reads it in its context
+                sentence = Document(id=sentence_id, content=doc.content[start:end], meta=dict(doc.meta or {}))  # type: ignore[index]
+                candidates.append(sentence)
         scored = self.ranker.rank_by_model(query, candidates, top_k=len(candidates))
         answers = [self._answer(query, sentence, *sources[sentence.id]) for sentence in scored["documents"]]
         answers = answers[: self.top_k]
