@@ -12,11 +12,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, NoReturn
+from typing import Any
 
-from haystack_rerank.errors import ConfigurationError
+from haystack_rerank.components.rankers._validation import fail, is_int, is_number
 
-LONG_DOCUMENT_STRATEGIES = ("truncate", "windows")
 WINDOW_AGGREGATIONS = ("max", "first_k_mean", "first_over_threshold")
 BEST_WINDOW_META_KEY = "best_window"
 MIN_WINDOW_TOKENS = 16  # a window never shrinks below this, however long the query is
@@ -34,25 +33,21 @@ class WindowSettings:
     threshold: float | None = None  # on the score scale the ranker returns (a probability when scaled)
 
     def validate(self, scale_score: bool) -> None:
-        def fail(name: str, value: Any, fix: str) -> NoReturn:
-            msg = f"CrossEncoderRanker {name} got {value!r}; {fix}"
-            raise ConfigurationError(msg)
-
-        if self.tokens is not None and (not _is_int(self.tokens) or self.tokens < MIN_WINDOW_TOKENS):
+        if self.tokens is not None and (not is_int(self.tokens) or self.tokens < MIN_WINDOW_TOKENS):
             fail(
                 "window_tokens", self.tokens, f"it must be an integer >= {MIN_WINDOW_TOKENS}, or None (fit max_length)."
             )
-        if not _is_int(self.overlap) or self.overlap < 0:
+        if not is_int(self.overlap) or self.overlap < 0:
             fail("window_overlap", self.overlap, "it must be an integer >= 0 (tokens shared by neighbouring windows).")
         if self.tokens is not None and self.overlap >= self.tokens:
             fail("window_overlap", self.overlap, f"it must be smaller than window_tokens={self.tokens}.")
-        if not _is_int(self.max_windows) or self.max_windows < 1:
+        if not is_int(self.max_windows) or self.max_windows < 1:
             fail("max_windows", self.max_windows, "it must be a positive integer, e.g. 8.")
         if self.aggregation not in WINDOW_AGGREGATIONS:
             fail("window_aggregation", self.aggregation, f"choose one of {', '.join(WINDOW_AGGREGATIONS)}.")
-        if not _is_int(self.first_k) or self.first_k < 1:
+        if not is_int(self.first_k) or self.first_k < 1:
             fail("window_first_k", self.first_k, "it must be a positive integer (windows averaged by first_k_mean).")
-        if self.threshold is not None and (not _is_number(self.threshold) or isinstance(self.threshold, bool)):
+        if self.threshold is not None and (not is_number(self.threshold) or isinstance(self.threshold, bool)):
             fail("window_threshold", self.threshold, "it must be a number or None.")
         if self.aggregation == "first_over_threshold":
             if self.threshold is None:
@@ -177,11 +172,3 @@ def aggregate_plan(
             }
         )
     return logits, details
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import hashlib
-import logging
 import threading
-import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,33 +13,16 @@ from haystack.utils import ComponentDevice, Secret
 from haystack.utils.hf import deserialize_hf_model_kwargs, serialize_hf_model_kwargs
 
 from haystack_rerank.cache.base import RerankCache
-from haystack_rerank.cache.keys import ScoringScope, fingerprint_model_folder, make_cache_key
-from haystack_rerank.components.rankers import _shared
-from haystack_rerank.components.rankers._compiled import CompiledScorer
-from haystack_rerank.components.rankers._inference import OpenVINOScorer, TorchScorer, bf16_supported
-from haystack_rerank.components.rankers._onnx import OnnxScorer
-from haystack_rerank.components.rankers._scoring import (
-    document_text,
-    min_max_normalise,
-    sigmoid,
-)
-from haystack_rerank.components.rankers._windows import (
-    BEST_WINDOW_META_KEY,
-    LONG_DOCUMENT_STRATEGIES,
-    WindowSettings,
-    aggregate_plan,
-    plan_windows,
-)
+from haystack_rerank.components.rankers import _loading, _shared
+from haystack_rerank.components.rankers._cached_scoring import cached_logits
+from haystack_rerank.components.rankers._candidates import RETRIEVAL_SCORE_META_KEY, deduplicate, rank, split_by_text
+from haystack_rerank.components.rankers._validation import BACKENDS, PRECISIONS, check_ranker, check_run_inputs
+from haystack_rerank.components.rankers._windows import WindowSettings, aggregate_plan, plan_windows
 from haystack_rerank.errors import ConfigurationError
-from haystack_rerank.extras import require
-from haystack_rerank.models import resolve_model
 
-logger = logging.getLogger(__name__)
+__all__ = ["BACKENDS", "DEFAULT_RERANK_MODEL", "PRECISIONS", "RETRIEVAL_SCORE_META_KEY", "CrossEncoderRanker"]
 
 DEFAULT_RERANK_MODEL = "cross-encoder/ms-marco-MiniLM-L-6-v2"
-RETRIEVAL_SCORE_META_KEY = "retrieval_score"
-BACKENDS = ("torch", "compiled", "onnx", "openvino")
-PRECISIONS = ("float32", "bfloat16", "int8")
 
 
 @component
@@ -218,63 +197,7 @@ class CrossEncoderRanker:
     # -- validation ------------------------------------------------------------------------------------
 
     def _validate_params(self) -> None:
-        def fail(name: str, value: Any, fix: str) -> None:
-            msg = f"CrossEncoderRanker {name} got {value!r}; {fix}"
-            raise ConfigurationError(msg)
-
-        if not isinstance(self.model, str) or not self.model.strip():
-            fail("model", self.model, "pass a hub name or a local folder of a cross-encoder.")
-        if self.device is not None and not isinstance(self.device, ComponentDevice):
-            fail(
-                "device",
-                self.device,
-                "pass a ComponentDevice (e.g. ComponentDevice.from_str('cpu')) or None.",
-            )
-        if self.token is not None and not isinstance(self.token, Secret):
-            fail("token", "<not a Secret>", "pass Secret.from_env_var('HF_TOKEN') or None.")
-        if not _is_int(self.batch_size) or self.batch_size < 1:
-            fail("batch_size", self.batch_size, "it must be a positive integer, e.g. batch_size=32.")
-        if self.max_length is not None and (not _is_int(self.max_length) or self.max_length < 1):
-            fail("max_length", self.max_length, "it must be a positive integer (e.g. 512) or None.")
-        _check_top_k(self.top_k)
-        for name in ("score_threshold", "low_confidence_threshold"):
-            value = getattr(self, name)
-            if value is not None and not _is_number(value):
-                fail(name, value, "it must be a number or None.")
-        for name in ("scale_score", "length_sort", "trust_remote_code"):
-            if not isinstance(getattr(self, name), bool):
-                fail(name, getattr(self, name), "it must be True or False.")
-        if not all(isinstance(field, str) for field in self.meta_fields_to_embed):
-            fail("meta_fields_to_embed", self.meta_fields_to_embed, "it must be a list of meta field names.")
-        if not isinstance(self.embedding_separator, str):
-            fail("embedding_separator", self.embedding_separator, "it must be a string, e.g. '\\n'.")
-        if self.backend not in BACKENDS:
-            fail("backend", self.backend, f"choose one of {', '.join(BACKENDS)}.")
-        if self.precision not in PRECISIONS:
-            fail("precision", self.precision, f"choose one of {', '.join(PRECISIONS)}.")
-        if self.precision == "bfloat16" and self.backend == "onnx":
-            fail("precision", self.precision, "bfloat16 needs backend='torch' or 'openvino' (got 'onnx').")
-        if self.precision == "int8" and self.backend != "onnx":
-            fail("precision", self.precision, f"int8 needs backend='onnx' (got {self.backend!r}).")
-        if self.threads is not None and (not _is_int(self.threads) or self.threads < 1):
-            fail("threads", self.threads, "it must be a positive integer or None.")
-        if self.cache is not None and not isinstance(self.cache, RerankCache):
-            fail(
-                "cache",
-                self.cache,
-                "pass a haystack_rerank.cache.RerankCache (e.g. MemoryRerankCache()) or None.",
-            )
-        if self.alpha is not None:
-            if not _is_number(self.alpha) or not 0.0 <= self.alpha <= 1.0:
-                fail("alpha", self.alpha, "it must be between 0 and 1 (1 = cross-encoder only), or None.")
-            if not self.scale_score:
-                fail("alpha", self.alpha, "interpolation needs scale_score=True so both scores lie in 0..1.")
-        for name in ("model_kwargs", "tokenizer_kwargs"):
-            if getattr(self, name) is not None and not isinstance(getattr(self, name), dict):
-                fail(name, getattr(self, name), "it must be a dict or None.")
-        if self.long_documents not in LONG_DOCUMENT_STRATEGIES:
-            fail("long_documents", self.long_documents, f"choose one of {', '.join(LONG_DOCUMENT_STRATEGIES)}.")
-        self._window_settings().validate(self.scale_score)
+        check_ranker(self)
 
     def _window_settings(self) -> WindowSettings:
         return WindowSettings(
@@ -295,74 +218,9 @@ class CrossEncoderRanker:
         with self._load_lock:
             if self._cross_encoder is not None:
                 return
-            cross_encoder, location, precision = self._load_model()
-            fingerprint = _model_fingerprint(cross_encoder, location)
-            scorer = self._make_scorer(cross_encoder, precision, fingerprint)
-            self._scope_digest = ScoringScope(
-                model=self.model,
-                fingerprint=fingerprint,
-                max_length=cross_encoder.max_seq_length,
-                backend=self.backend,
-                precision=precision,
-            ).digest()
-            # The first forwards pay for lazy initialisation (and OpenVINO's shape specialisation); pay it
-            # here, with a short and a long pair, rather than in the first query.
-            scorer("warm up", ["warm up", "warm up " * 200], 2, True)
+            cross_encoder, scorer, self._scope_digest = _loading.load(self)
             self._scorer = scorer
             self._cross_encoder = cross_encoder  # published last: run() treats non-None as ready
-
-    def _make_scorer(self, cross_encoder: Any, precision: str, fingerprint: str) -> Any:
-        if self.backend == "openvino":
-            require("openvino", "CrossEncoderRanker backend='openvino'")
-            return OpenVINOScorer(cross_encoder, self.threads, precision)
-        if self.backend == "onnx":
-            require("onnx", "CrossEncoderRanker backend='onnx'")
-            return OnnxScorer(cross_encoder, self.threads, precision, fingerprint)
-        if self.backend == "compiled":
-            return CompiledScorer(cross_encoder, precision, self.batch_size)
-        return TorchScorer(cross_encoder)
-
-    def _load_model(self) -> tuple[Any, str, str]:
-        """The CrossEncoder, the folder or name it came from, and the precision that will actually run."""
-        import torch
-        from sentence_transformers import CrossEncoder
-
-        if self.threads is not None and self.backend in ("torch", "compiled"):
-            torch.set_num_threads(self.threads)
-        location = resolve_model(self.model)
-        device = ComponentDevice.resolve_device(self.device)
-        try:
-            cross_encoder = CrossEncoder(
-                location,
-                device=device.to_torch_str(),
-                token=self.token.resolve_value() if self.token else None,
-                trust_remote_code=self.trust_remote_code,
-                model_kwargs=copy.deepcopy(self.model_kwargs),
-                processor_kwargs=copy.deepcopy(self.tokenizer_kwargs),
-                backend="torch",  # openvino converts the torch model, onnx exports it
-                max_length=self.max_length,
-            )
-        except ImportError as err:
-            msg = (
-                f"CrossEncoderRanker backend={self.backend!r} needs extra packages ({err}). "
-                f"Install sentence-transformers[{self.backend}] or use backend='torch'."
-            )
-            raise ConfigurationError(msg) from err
-        precision = self.precision
-        if precision == "bfloat16" and not bf16_supported():
-            logger.warning("CrossEncoderRanker: this CPU has no native bfloat16; running float32 instead.")
-            precision = "float32"
-        if precision == "bfloat16" and self.backend == "torch":
-            cross_encoder.to(torch.bfloat16)
-        logger.info(
-            "Loaded cross-encoder %s from %s (backend=%s, precision=%s, max_length=%s)",
-            self.model,
-            location,
-            self.backend,
-            precision,
-            cross_encoder.max_seq_length,
-        )
-        return cross_encoder, location, precision
 
     # -- running ---------------------------------------------------------------------------------------
 
@@ -420,27 +278,10 @@ class CrossEncoderRanker:
         alpha = None if by_model_only else self.alpha
         if not by_model_only and score_threshold is None:
             score_threshold = self.score_threshold
-        _check_top_k(top_k)
-        if score_threshold is not None and not _is_number(score_threshold):
-            msg = f"CrossEncoderRanker score_threshold got {score_threshold!r}; it must be a number or None."
-            raise ConfigurationError(msg)
-        if not isinstance(query, str) or not query.strip():
-            msg = f"CrossEncoderRanker query got {query!r}; pass the user's question as a non-empty string."
-            raise ConfigurationError(msg)
-        if not isinstance(documents, list) or not all(isinstance(doc, Document) for doc in documents):
-            shown = type(documents).__name__ if not isinstance(documents, list) else "a list holding non-Documents"
-            msg = f"CrossEncoderRanker documents got {shown}; pass a list of haystack Document objects."
-            raise ConfigurationError(msg)
+        check_run_inputs(query, documents, top_k, score_threshold)
 
-        unique = _deduplicate(documents)
-        scorable: list[tuple[Document, str]] = []
-        unscorable: list[Document] = []
-        for doc in unique:
-            text = document_text(doc, self.meta_fields_to_embed, self.embedding_separator)
-            if text is None:
-                unscorable.append(doc)
-            else:
-                scorable.append((doc, text))
+        unique = deduplicate(documents)
+        scorable, unscorable = split_by_text(unique, self.meta_fields_to_embed, self.embedding_separator)
 
         meta: dict[str, Any] = {
             "top_score": None,
@@ -462,54 +303,24 @@ class CrossEncoderRanker:
         else:
             logits = self._logits(query, scorable, meta) if scorable else []
 
-        scores = [sigmoid(logit) if self.scale_score else logit for logit in logits]
-        relevance = max(scores, default=None)  # the cross-encoder's own best score, before interpolation
-        if alpha is not None:
-            first_stage = min_max_normalise([doc.score for doc, _ in scorable])
-            scores = [alpha * ce + (1.0 - alpha) * fs for ce, fs in zip(scores, first_stage, strict=True)]
-
-        order = sorted(range(len(scores)), key=lambda index: -scores[index])  # stable: ties keep input order
-        if order:
-            meta["top_score"] = scores[order[0]]
-            meta["top_relevance"] = relevance
-            # confidence is the cross-encoder's judgement alone: the first-stage share of an interpolated
-            # score would make the top document look relevant whatever the model thinks
-            meta["low_confidence"] = (
-                self.low_confidence_threshold is not None and relevance < self.low_confidence_threshold
-            )
-        if score_threshold is not None:
-            order = [index for index in order if scores[index] >= score_threshold]
-        ranked = [_rescored(scorable[index][0], scores[index], windows and windows[index]) for index in order]
-        ranked.extend(_rescored(doc, None) for doc in unscorable)
+        ranked = rank(
+            scorable,
+            unscorable,
+            logits,
+            windows,
+            meta,
+            scale_score=self.scale_score,
+            alpha=alpha,
+            score_threshold=score_threshold,
+            low_confidence_threshold=self.low_confidence_threshold,
+        )
         return {"documents": ranked[:top_k], "meta": meta}
 
     def _logits(self, query: str, scorable: list[tuple[Document, str]], meta: dict[str, Any]) -> list[float]:
         """Raw logits for every scorable document: cache hits first, the misses from the model."""
         if self._cross_encoder is None:
             self.warm_up()
-        logits: list[float | None] = [None] * len(scorable)
-        keys: list[str] = []
-        writes_seen = self._cache_writes  # read before the lookup: a later write may hold our misses
-        if self.cache is not None:
-            assert self._scope_digest is not None  # set together with the model in warm_up
-            keys = [make_cache_key(self._scope_digest, query, doc.id, text) for doc, text in scorable]
-            self._read_cache(keys, range(len(keys)), logits, meta)
-
-        missing = [index for index, logit in enumerate(logits) if logit is None]
-        if missing:
-            with self._model_lock:
-                if self.cache is not None and self._cache_writes != writes_seen:
-                    # another run (maybe of the same query) wrote scores since our lookup: read them again
-                    missing = self._read_cache(keys, missing, logits, meta)
-                if missing:
-                    fresh = self._predict(query, [scorable[index][1] for index in missing], meta)
-                    for index, logit in zip(missing, fresh, strict=True):
-                        logits[index] = logit
-                    if self.cache is not None:
-                        written = {keys[index]: logit for index, logit in zip(missing, fresh, strict=True)}
-                        meta["cache_bypassed"] += int(self.cache.safe_set_many(written))
-                        self._cache_writes += 1
-        return [float(logit) for logit in logits]  # type: ignore[arg-type]  # all filled above
+        return cached_logits(self, query, scorable, meta)
 
     def _window_logits(
         self, query: str, scorable: list[tuple[Document, str]], meta: dict[str, Any]
@@ -528,28 +339,6 @@ class CrossEncoderRanker:
         meta["windows"] = len(plan.units)
         meta["windows_capped"] = sum(plan.capped)
         return aggregate_plan(plan, unit_logits, settings, self.scale_score, prefix)
-
-    def _read_cache(self, keys: list[str], wanted: Any, logits: list[float | None], meta: dict[str, Any]) -> list[int]:
-        """Fill `logits` at the `wanted` indexes from the cache; count hits and misses; return the misses."""
-        assert self.cache is not None
-        wanted = list(wanted)
-        found, bypassed = self.cache.safe_get_many([keys[index] for index in wanted])
-        meta["cache_bypassed"] += int(bypassed)
-        for index in wanted:
-            logits[index] = found.get(keys[index])
-        missing = [index for index in wanted if logits[index] is None]
-        meta["cache_misses"] = len(missing)
-        meta["cache_hits"] = len(logits) - len(missing)
-        return missing
-
-    def _predict(self, query: str, texts: list[str], meta: dict[str, Any]) -> list[float]:
-        """Score (query, text) pairs in length-sorted batches (the caller holds `_model_lock`)."""
-        started = time.perf_counter()
-        logits, batches = self._scorer(query, texts, self.batch_size, self.length_sort)
-        meta["model_seconds"] += time.perf_counter() - started
-        meta["model_scored"] += len(texts)
-        meta["batches"] += batches
-        return logits
 
     # -- serialisation ---------------------------------------------------------------------------------
 
@@ -605,58 +394,3 @@ class CrossEncoderRanker:
         if init_params.get("model_kwargs") is not None:
             deserialize_hf_model_kwargs(init_params["model_kwargs"])
         return default_from_dict(cls, data)
-
-
-# -- module helpers ------------------------------------------------------------------------------------
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _check_top_k(top_k: Any) -> None:
-    if not _is_int(top_k) or top_k < 0:
-        msg = f"CrossEncoderRanker top_k got {top_k!r}; it must be an integer >= 0 (0 returns no documents)."
-        raise ConfigurationError(msg)
-
-
-def _deduplicate(documents: list[Document]) -> list[Document]:
-    """One document per id, at the position of its first occurrence; the highest first-stage score wins."""
-    best: dict[str, Document] = {}
-    for doc in documents:
-        kept = best.get(doc.id)
-        if kept is None or (doc.score is not None and (kept.score is None or doc.score > kept.score)):
-            best[doc.id] = doc
-    return list(best.values())  # dict order = first-occurrence order
-
-
-def _rescored(doc: Document, score: float | None, best_window: dict[str, Any] | None = None) -> Document:
-    meta = {**(doc.meta or {}), RETRIEVAL_SCORE_META_KEY: doc.score}
-    if best_window:
-        meta[BEST_WINDOW_META_KEY] = best_window
-    return replace(doc, score=score, meta=meta)
-
-
-def _model_fingerprint(cross_encoder: Any, location: str) -> str:
-    """Fingerprint of the loaded weights: the local folder's files, else the hub snapshot, else the config."""
-    folders = [Path(location)]
-    try:
-        from huggingface_hub import try_to_load_from_cache
-
-        cached = try_to_load_from_cache(location, "config.json")
-        if isinstance(cached, str):
-            folders.append(Path(cached).parent)  # snapshots/<revision>/: the revision pins the weights
-    except Exception as err:  # noqa: BLE001 - an invalid repo id just means there is no hub snapshot
-        logger.debug("No hub snapshot for %s: %s", location, err)
-    for folder in folders:
-        fingerprint = fingerprint_model_folder(folder)
-        if fingerprint is not None:
-            return fingerprint
-    config = getattr(getattr(cross_encoder, "model", None), "config", None)
-    described = config.to_json_string() if config is not None else location
-    logger.warning("Cannot locate the weight files of %s; cache keys use its config only.", location)
-    return "config:" + hashlib.blake2b(described.encode("utf-8"), digest_size=16).hexdigest()
