@@ -25,22 +25,31 @@ def _fsync_folder(folder: Path) -> None:
 
 
 @contextlib.contextmanager
-def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
-    """Open a temporary file beside `path` for writing; on success it replaces `path`, on error it is removed."""
-    path = Path(path)
+def _replacing(path: Path) -> Iterator[str]:
+    """A temporary file beside `path`: renamed over `path` when the block succeeds, removed when it fails."""
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(descriptor)
     try:
-        with os.fdopen(descriptor, mode, encoding=None if "b" in mode else encoding) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
+        yield temporary
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
         raise
     _fsync_folder(path.parent)
+
+
+@contextlib.contextmanager
+def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
+    """Open a temporary file beside `path` for writing; on success it replaces `path`, on error it is removed."""
+    with (
+        _replacing(Path(path)) as temporary,
+        open(temporary, mode, encoding=None if "b" in mode else encoding) as handle,
+    ):
+        yield handle
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def write_text(path: str | Path, text: str) -> None:
@@ -51,20 +60,10 @@ def write_text(path: str | Path, text: str) -> None:
 
 def write_with(path: str | Path, save: Callable[[str], object]) -> None:
     """Let `save(temporary_path)` write a file (e.g. a library's `save_to_disk`), then rename it to `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(descriptor)
-    try:
+    with _replacing(Path(path)) as temporary:
         save(temporary)
         with open(temporary, "rb") as handle:
             os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    _fsync_folder(path.parent)
 
 
 @contextlib.contextmanager

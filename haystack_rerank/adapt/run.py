@@ -17,6 +17,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from haystack_rerank import atomic
 from haystack_rerank.adapt import pseudo_queries, students, teacher
 from haystack_rerank.adapt.config import MIN_DOCUMENTS, AdaptConfig
 from haystack_rerank.errors import ConfigurationError
@@ -29,17 +30,15 @@ BI_ENCODER_DIR = "bi-encoder"
 TRAINING_LOG = "adapt_log.json"
 
 
-def write_json_atomically(path: Path, data: Any) -> None:
-    partial = path.with_name(path.name + ".tmp")
-    partial.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
-    partial.replace(path)
+def _write_json(path: Path, data: Any) -> None:
+    atomic.write_text(path, json.dumps(data, indent=1) + "\n")
 
 
 def _cached(path: Path, make: Callable[[], Any]) -> Any:
     if path.is_file():
         return json.loads(path.read_text(encoding="utf-8"))
     data = make()
-    write_json_atomically(path, data)
+    _write_json(path, data)
     return data
 
 
@@ -173,7 +172,7 @@ def adapt(config: AdaptConfig, stores: Any) -> dict[str, Any]:
 
     summary["evaluation"] = report.evaluate(config, stores, pseudo, corpus, out)
     summary["minutes"] = round((time.perf_counter() - started) / 60, 1)
-    write_json_atomically(out / TRAINING_LOG, summary)
+    _write_json(out / TRAINING_LOG, summary)
     from haystack_rerank.adapt import outputs
 
     outputs.write_all(config, summary, out, stores)
@@ -183,64 +182,94 @@ def adapt(config: AdaptConfig, stores: Any) -> dict[str, Any]:
 def _train_cross_encoder(
     config: AdaptConfig, lists: list[dict[str, Any]], out: Path, labelled: list[teacher.TrainingQuery]
 ) -> dict[str, Any]:
-    folder = out / CROSS_ENCODER_DIR
-    log = folder / TRAINING_LOG
-    if log.is_file():
-        return json.loads(log.read_text(encoding="utf-8"))
-    from sentence_transformers.cross_encoder.losses import ListNetLoss
+    def make() -> tuple[Any, list[dict[str, Any]], Any]:
+        from sentence_transformers.cross_encoder.losses import ListNetLoss
 
-    model = students.load_cross_encoder(
-        config.teacher_model, max_length=config.max_length, layers=config.student_layers
-    )
-    run = students.train(
+        model = students.load_cross_encoder(
+            config.teacher_model, max_length=config.max_length, layers=config.student_layers
+        )
+        return model, students.cross_encoder_rows(lists, config.temperature), ListNetLoss(model)
+
+    def record_queries(folder: Path) -> None:
+        # the evaluation refuses to score a model on the queries it was trained on (see evaluation/dataset.py)
+        trained_on = sorted(q.id.split(":", 1)[1] for q in labelled)
+        _write_json(
+            folder / "training_queries.json",
+            {"dataset": config.labelled_dataset, "split": config.labelled_split, "query_ids": trained_on},
+        )
+
+    return _train_student(
+        config,
+        out,
         "cross-encoder",
-        model,
-        students.cross_encoder_rows(lists, config.temperature),
-        ListNetLoss(model),
-        work_dir=out / "work" / CROSS_ENCODER_DIR,
-        output_dir=folder,
+        CROSS_ENCODER_DIR,
+        make,
         steps=config.cross_encoder_steps,
         batch_size=config.cross_encoder_batch_size,
         learning_rate=config.cross_encoder_learning_rate,
-        seed=config.seed,
-        progress_bar=config.progress_bar,
+        on_trained=record_queries,
     )
-    # the evaluation refuses to score a model on the queries it was trained on (see evaluation/dataset.py)
-    trained_on = sorted(q.id.split(":", 1)[1] for q in labelled)
-    write_json_atomically(
-        folder / "training_queries.json",
-        {"dataset": config.labelled_dataset, "split": config.labelled_split, "query_ids": trained_on},
-    )
-    result = {**asdict(run), "folder": str(folder), "weights": fingerprint(folder)}
-    write_json_atomically(log, result)
-    return result
 
 
 def _train_bi_encoder(config: AdaptConfig, lists: list[dict[str, Any]], out: Path) -> dict[str, Any]:
-    folder = out / BI_ENCODER_DIR
-    log = folder / TRAINING_LOG
-    if log.is_file():
-        return json.loads(log.read_text(encoding="utf-8"))
-    from sentence_transformers.sentence_transformer.losses import DistillKLDivLoss
+    def make() -> tuple[Any, list[dict[str, Any]], Any]:
+        from sentence_transformers.sentence_transformer.losses import DistillKLDivLoss
 
-    model = students.load_bi_encoder(config.embedding_model, max_seq_length=min(256, config.max_length))
-    # cosine / 0.05 against teacher score / temperature: both spread over a few logits, like MNRL's scale 20
-    loss = DistillKLDivLoss(model, student_temperature=0.05, teacher_temperature=config.temperature)
-    run = students.train(
+        model = students.load_bi_encoder(config.embedding_model, max_seq_length=min(256, config.max_length))
+        # cosine / 0.05 against teacher score / temperature: both spread over a few logits, like MNRL's scale 20
+        loss = DistillKLDivLoss(model, student_temperature=0.05, teacher_temperature=config.temperature)
+        return model, students.bi_encoder_rows(lists, config.bi_encoder_ways, config.seed), loss
+
+    return _train_student(
+        config,
+        out,
         "bi-encoder",
-        model,
-        students.bi_encoder_rows(lists, config.bi_encoder_ways, config.seed),
-        loss,
-        work_dir=out / "work" / BI_ENCODER_DIR,
-        output_dir=folder,
+        BI_ENCODER_DIR,
+        make,
         steps=config.bi_encoder_steps,
         batch_size=config.bi_encoder_batch_size,
         learning_rate=config.bi_encoder_learning_rate,
+    )
+
+
+def _train_student(  # noqa: PLR0913 - one student's knobs
+    config: AdaptConfig,
+    out: Path,
+    kind: str,
+    folder_name: str,
+    make: Callable[[], tuple[Any, list[dict[str, Any]], Any]],
+    *,
+    steps: int,
+    batch_size: int,
+    learning_rate: float,
+    on_trained: Callable[[Path], None] | None = None,
+) -> dict[str, Any]:
+    """
+    Train a student from `make()` (model, rows, loss) into `out / folder_name` and log the run there; a student
+    whose log an earlier run wrote is not trained again (its log is returned).
+    """
+    folder = out / folder_name
+    log = folder / TRAINING_LOG
+    if log.is_file():
+        return json.loads(log.read_text(encoding="utf-8"))
+    model, rows, loss = make()
+    run = students.train(
+        kind,
+        model,
+        rows,
+        loss,
+        work_dir=out / "work" / folder_name,
+        output_dir=folder,
+        steps=steps,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
         seed=config.seed,
         progress_bar=config.progress_bar,
     )
+    if on_trained is not None:
+        on_trained(folder)
     result = {**asdict(run), "folder": str(folder), "weights": fingerprint(folder)}
-    write_json_atomically(log, result)
+    _write_json(log, result)
     return result
 
 
