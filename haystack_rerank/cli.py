@@ -242,7 +242,7 @@ def ask(
         retriever=build.hybrid_retriever(settings, lexical=lexical, vectors=vectors),
     )
     result = ask_pipeline(pipeline, question)
-    typer.echo(json.dumps(result, indent=2) if as_json else format_result(result, {}))
+    report(result, as_json, lambda answered: format_result(answered, {}))
 
 
 app.command("finetune")(finetune_command)

@@ -7,6 +7,7 @@ The command line's shared options. The connection options are declared once, on 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
@@ -66,10 +67,12 @@ def connection_options(
     ctx.obj = {"given": given}
 
 
-def report(summary: dict[str, Any], as_json: bool) -> None:
-    """Print a command's summary: JSON, or one `key: value` line each."""
+def report(summary: dict[str, Any], as_json: bool, as_text: Callable[[dict[str, Any]], str] | None = None) -> None:
+    """Print a command's summary: JSON, else `as_text(summary)` (by default one `key: value` line each)."""
     if as_json:
         typer.echo(json.dumps(summary, indent=2))
+    elif as_text is not None:
+        typer.echo(as_text(summary))
     else:
         for key, value in summary.items():
             typer.echo(f"{key}: {value}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shlex
 import sys
 from dataclasses import replace
@@ -64,7 +63,7 @@ def adapt_command(  # noqa: PLR0913 - one option per knob, as on the command lin
     from haystack_rerank.adapt import adapt
     from haystack_rerank.adapt.report import markdown
     from haystack_rerank.adapt.stores import AdaptStores
-    from haystack_rerank.cli_options import settings_of
+    from haystack_rerank.cli_options import report, settings_of
 
     config = AdaptConfig(
         corpus=str(corpus),
@@ -90,4 +89,4 @@ def adapt_command(  # noqa: PLR0913 - one option per knob, as on the command lin
     )
     settings = replace(settings_of(ctx), embedding_model=embedding_model)  # the app's connection options
     summary = adapt(config, AdaptStores(settings))
-    typer.echo(json.dumps(summary, indent=2) if as_json else markdown(summary["evaluation"]))
+    report(summary, as_json, lambda done: markdown(done["evaluation"]))

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from haystack_rerank.cli_options import AlphaOpt, JsonOpt, RerankerModelOpt, settings_of
+from haystack_rerank.cli_options import AlphaOpt, JsonOpt, RerankerModelOpt, report, settings_of
 from haystack_rerank.config import RERANK_CACHE_ENTRIES
 from haystack_rerank.models import STARTER_RERANK_MODEL
 
@@ -77,7 +76,7 @@ def evaluate_command(
 
         summary["probes"] = run_probes([reranker_model])
     harness.write_outputs(output_dir, results, summary)
-    typer.echo(json.dumps(summary, indent=2) if as_json else harness.markdown_table(summary))
+    report(summary, as_json, harness.markdown_table)
 
 
 def sweep_command(
@@ -131,7 +130,7 @@ def sweep_command(
         result["budget_ms"] = budget_ms
         result["recommendation"] = sweeping.recommend(result["rows"], budget_ms)
     sweeping.write_outputs(output_dir, result, budget_ms)
-    typer.echo(json.dumps(result, indent=2) if as_json else sweeping.markdown(result, budget_ms))
+    report(result, as_json, lambda swept: sweeping.markdown(swept, budget_ms))
 
 
 def _cascade_rows(

@@ -34,6 +34,7 @@ def probe_command(
     Contrastive behaviour probes: does a scorer rank the document that answers above one with (nearly) the same
     words that does not? BM25, the bi-encoder and each cross-encoder, per category: accuracy, ties, mean margin.
     """
+    from haystack_rerank.cli_options import report
     from haystack_rerank.probes import load_cases, markdown, run_probes
     from haystack_rerank.probes import plot as draw
 
@@ -42,14 +43,11 @@ def probe_command(
 
         torch.set_num_threads(threads)
     selected = load_cases(cases, tuple(category) if category else None)
-    report = run_probes(
+    probed = run_probes(
         model or [STARTER_RERANK_MODEL], embedding_model=embedding_model, cases=selected, max_length=max_length
     )
     if output is not None:
-        atomic.write_text(output, json.dumps(report, indent=2))
+        atomic.write_text(output, json.dumps(probed, indent=2))
     if plot is not None:
-        report["plot"] = str(draw(report, plot))
-    if as_json:
-        typer.echo(json.dumps(report, indent=2))
-    else:
-        typer.echo(markdown(report))
+        probed["plot"] = str(draw(probed, plot))
+    report(probed, as_json, markdown)
