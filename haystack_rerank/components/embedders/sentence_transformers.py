@@ -65,8 +65,10 @@ class _ResolvesModelOnWarmUp:
     model: str
     model_kwargs: dict[str, Any] | None
 
-    def _declare(self, model: str | None, dtype: str | None, model_kwargs: dict[str, Any] | None) -> None:
+    def _declare(self, model: str | None, dtype: str | None, model_kwargs: dict[str, Any] | None) -> tuple[str, Any]:
+        """Keep the arguments as given (for YAML); return the model and model_kwargs that run."""
         self._declared = {"model": model, "dtype": dtype, "model_kwargs": model_kwargs}
+        return _configured(model, dtype, model_kwargs)
 
     def _serialize_declared(self, data: dict[str, Any]) -> dict[str, Any]:
         data["init_parameters"].update(copy.deepcopy(self._declared))
@@ -123,8 +125,7 @@ class TextEmbedder(_ResolvesModelOnWarmUp, SentenceTransformersTextEmbedder):
         if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
             msg = f"TextEmbedder threads got {threads!r}; it must be a positive integer (e.g. 1) or None."
             raise ConfigurationError(msg)
-        self._declare(model, dtype, model_kwargs)
-        model, model_kwargs = _configured(model, dtype, model_kwargs)
+        model, model_kwargs = self._declare(model, dtype, model_kwargs)
         # explicit base call: @component rebuilds the class, which breaks zero-argument super()
         SentenceTransformersTextEmbedder.__init__(
             self,
@@ -186,8 +187,7 @@ class DocumentEmbedder(_ResolvesModelOnWarmUp, SentenceTransformersDocumentEmbed
         model_kwargs: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        self._declare(model, dtype, model_kwargs)
-        model, model_kwargs = _configured(model, dtype, model_kwargs)
+        model, model_kwargs = self._declare(model, dtype, model_kwargs)
         SentenceTransformersDocumentEmbedder.__init__(
             self,
             model=model,
