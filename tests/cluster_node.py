@@ -73,8 +73,9 @@ class Cluster:
         """Continue paused nodes, start stopped ones, and wait until the cluster is green with every node."""
         for i in list(self._paused):
             self.resume(i)
-        for i in range(self.nodes):
-            self.start_node(i)  # a running node is left alone
+        # `start` leaves running nodes alone and waits once for all of them (`start-node` of a running node would
+        # wait for green with every node, which never comes while another one is down)
+        self.script("start")
         self.wait_green()
 
     def wait_green(self, attempts: int = 4) -> None:

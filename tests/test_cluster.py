@@ -64,8 +64,12 @@ def corpus() -> list:
 
 @pytest.fixture(scope="module")
 def indexed(cluster: Cluster, corpus, document_embedder) -> Iterator[QdrantStore]:
-    """The corpus in a 3-shard, 1-replica index on the cluster, and in embedded Qdrant."""
+    """The corpus in a fresh 3-shard, 1-replica index on the cluster, and in embedded Qdrant."""
     cluster.heal()
+    # an interrupted run leaves its index in the nodes' data folders; indexing into it again would overwrite every
+    # document, and the deleted copies count in each shard copy's BM25 statistics until merged, differently on a
+    # primary and its replica, so the scores would depend on the copy that answers
+    cluster.client(timeout=120).indices.delete(index=INDEX, ignore_unavailable=True)
     vectors = QdrantStore(location=":memory:", index="cluster", embedding_dim=384)
     index_documents(
         corpus,
@@ -191,6 +195,7 @@ def test_node_killed_during_indexing_running_index_again_stores_every_document_o
     )
     lexical, vectors = build.lexical_store(settings), build.vector_store(settings)
     client = green.client(timeout=5)
+    green.client(timeout=120).indices.delete(index=settings.index, ignore_unavailable=True)  # an interrupted run's
 
     def lexical_count() -> int:
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import aiohttp
@@ -38,6 +39,24 @@ def index_settings(shards: int, replicas: int) -> dict[str, Any]:
 NO_PARTIAL_RESULTS = {"allow_partial_search_results": "false"}
 # answers of a node that is overloaded, starting or shutting down
 UNAVAILABLE_STATUSES = (429, 502, 503, 504)
+# a shard copy's node left (crashed, stopped) while it served a search: OpenSearch moves a failed query phase to
+# another copy but not the fetch phase, so the search fails; run again, the copies that are left answer it
+NODE_LEFT_ERRORS = frozenset(
+    {
+        "node_disconnected_exception",
+        "node_not_connected_exception",
+        "node_closed_exception",
+        "connect_transport_exception",
+    }
+)
+
+
+def _node_left(err: Exception) -> bool:
+    """Did `err` fail a search only because a node holding a shard copy left while it ran?"""
+    info = err.info if isinstance(err, TransportError) else None
+    error = info.get("error") if isinstance(info, dict) else None
+    causes = error.get("root_cause") if isinstance(error, dict) else None
+    return bool(causes) and all(isinstance(c, dict) and c.get("type") in NODE_LEFT_ERRORS for c in causes)
 
 
 def _clear_error(self: OpenSearchStore, err: Exception) -> Exception | None:
@@ -47,8 +66,10 @@ def _clear_error(self: OpenSearchStore, err: Exception) -> Exception | None:
         err = OpenSearchConnectionError("N/A", str(err), err)
     if isinstance(err, NotFoundError) and "index_not_found" in str(err):
         return self._missing_index_error("does not exist")
-    if isinstance(err, OpenSearchConnectionError) or (
-        isinstance(err, TransportError) and err.status_code in UNAVAILABLE_STATUSES
+    if (
+        isinstance(err, OpenSearchConnectionError)
+        or (isinstance(err, TransportError) and err.status_code in UNAVAILABLE_STATUSES)
+        or _node_left(err)
     ):
         return ServiceUnavailableError(self._unavailable_message(err))
     return None
@@ -100,7 +121,9 @@ class OpenSearchStore(OpenSearchDocumentStore):
     With several hosts the client sends each request to the next host in turn and, when one does not answer
     (connection refused or reset), marks it dead for a while and retries the request on another host.
     A search never returns partial results: if a shard has no live copy it fails (and a `degrade` hybrid
-    retriever answers from the dense leg) instead of silently missing that shard's documents.
+    retriever answers from the dense leg) instead of silently missing that shard's documents. A search that
+    failed because a node left while it ran (its shard copies had been chosen) is run again, up to `max_retries`
+    times, and answered by the copies that are left.
 
     Each request waits at most `timeout` seconds (`OPENSEARCH_TIMEOUT`, default 30). opensearch-py retries a
     request up to `max_retries` times (`OPENSEARCH_MAX_RETRIES`, default 3) on connection errors and 502/503/504
@@ -247,13 +270,30 @@ class OpenSearchStore(OpenSearchDocumentStore):
     def _search_documents(self, request_body: dict[str, Any]) -> list[Document]:
         # the integration's search, refusing partial results: a shard with no live copy fails the search
         assert self._client is not None
-        answer = self._client.search(index=self._index, body=request_body, params=NO_PARTIAL_RESULTS)
-        return OpenSearchDocumentStore._deserialize_search_hits(answer["hits"]["hits"])
+        for attempt in itertools.count():
+            try:
+                answer = self._client.search(index=self._index, body=request_body, params=NO_PARTIAL_RESULTS)
+                return OpenSearchDocumentStore._deserialize_search_hits(answer["hits"]["hits"])
+            except TransportError as err:
+                self._raise_unless_node_left(err, attempt)
+        raise AssertionError  # unreachable: the loop returns or raises
 
     async def _search_documents_async(self, request_body: dict[str, Any]) -> list[Document]:
         assert self._async_client is not None
-        answer = await self._async_client.search(index=self._index, body=request_body, params=NO_PARTIAL_RESULTS)
-        return OpenSearchDocumentStore._deserialize_search_hits(answer["hits"]["hits"])
+        for attempt in itertools.count():
+            try:
+                answer = await self._async_client.search(
+                    index=self._index, body=request_body, params=NO_PARTIAL_RESULTS
+                )
+                return OpenSearchDocumentStore._deserialize_search_hits(answer["hits"]["hits"])
+            except TransportError as err:
+                self._raise_unless_node_left(err, attempt)
+        raise AssertionError
+
+    def _raise_unless_node_left(self, err: TransportError, attempt: int) -> None:
+        """Let the search run again if a node left while it ran and retries are left; otherwise raise `err`."""
+        if not _node_left(err) or attempt >= self._kwargs["max_retries"]:
+            raise err
 
     # the integration's methods, with a clear error when the node does not answer or the index does not exist
     count_documents = _reports_unavailable(OpenSearchDocumentStore.count_documents)
