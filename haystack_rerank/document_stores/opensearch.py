@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 from typing import Any
 
 import aiohttp
@@ -17,6 +18,8 @@ from haystack_rerank import config
 from haystack_rerank.config import without_credentials
 from haystack_rerank.document_stores._unavailable import clear_errors, forgets_on_failure
 from haystack_rerank.errors import ConfigurationError, MissingIndexError, ServiceUnavailableError
+
+logger = logging.getLogger(__name__)
 
 ENV_OPENSEARCH_HOSTS, ENV_OPENSEARCH_INDEX = "OPENSEARCH_HOSTS", "OPENSEARCH_INDEX"
 ENV_OPENSEARCH_TIMEOUT, ENV_OPENSEARCH_MAX_RETRIES = "OPENSEARCH_TIMEOUT", "OPENSEARCH_MAX_RETRIES"
@@ -294,6 +297,7 @@ class OpenSearchStore(OpenSearchDocumentStore):
         """Let the search run again if a node left while it ran and retries are left; otherwise raise `err`."""
         if not _node_left(err) or attempt >= self._kwargs["max_retries"]:
             raise err
+        logger.warning("OpenSearch search run again: a node left while it ran (%s)", err)
 
     # the integration's methods, with a clear error when the node does not answer or the index does not exist
     count_documents = _reports_unavailable(OpenSearchDocumentStore.count_documents)
