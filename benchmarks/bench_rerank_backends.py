@@ -79,6 +79,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--pairs", type=int, default=100)
+    parser.add_argument("--batch-size", type=int, default=32, help="the rankers' batch_size (the reference keeps 32)")
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--only", nargs="*", help="backend:precision pairs to run (default: all)")
     parser.add_argument("--peak-tflops", type=float, default=1.2, help="bf16 TFLOP/s per thread (AMX, findings)")
@@ -134,6 +135,7 @@ def main() -> None:
             top_k=args.pairs,
             scale_score=False,
             meta_fields_to_embed=fields,
+            batch_size=args.batch_size,
         )
         started = time.perf_counter()
         ranker.warm_up()
