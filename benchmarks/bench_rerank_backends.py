@@ -29,6 +29,7 @@ BACKENDS = [
     ("compiled", "bfloat16"),
     ("openvino", "float32"),
     ("openvino", "bfloat16"),
+    ("openvino", "int8"),
     ("onnx", "float32"),
     ("onnx", "int8"),
 ]
@@ -81,6 +82,9 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=100)
     parser.add_argument("--batch-size", type=int, default=32, help="the rankers' batch_size (the reference keeps 32)")
     parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument(
+        "--int8-model", help="folder written by `haystack-rerank quantize` from --model (the openvino:int8 row)"
+    )
     parser.add_argument("--only", nargs="*", help="backend:precision pairs to run (default: all)")
     parser.add_argument("--peak-tflops", type=float, default=1.2, help="bf16 TFLOP/s per thread (AMX, findings)")
     args = parser.parse_args()
@@ -123,9 +127,12 @@ def main() -> None:
     rows = []
     limit_seconds = work / (args.peak_tflops * 1000 * args.threads)
     chosen = [(b, p) for b, p in BACKENDS if not args.only or f"{b}:{p}" in args.only]
+    if ("openvino", "int8") in chosen and not args.int8_model:
+        print("openvino:int8 skipped: pass --int8-model (a folder written by `haystack-rerank quantize`)")
+        chosen.remove(("openvino", "int8"))
     for backend, precision in chosen:
         ranker = build.ranker(
-            model=args.model,
+            model=args.int8_model if (backend, precision) == ("openvino", "int8") else args.model,
             alpha=None,
             cache=None,
             max_length=args.max_length,

@@ -37,6 +37,7 @@ from haystack_rerank.evaluation.cli import evaluate_command, sweep_command
 from haystack_rerank.finetune.cli import finetune_command
 from haystack_rerank.models import STARTER_RERANK_MODEL
 from haystack_rerank.probes.cli import probe_command
+from haystack_rerank.quantize import quantize_command
 
 app = typer.Typer(cls=ConnectionGroup, add_completion=False, no_args_is_help=True, help=__doc__)
 app.callback()(connection_options)
@@ -250,6 +251,7 @@ app.command("eval")(evaluate_command)
 app.command("sweep")(sweep_command)
 app.command("adapt")(adapt_command)
 app.command("probe")(probe_command)
+app.command("quantize")(quantize_command)
 
 
 def _disable_haystack_telemetry() -> None:

@@ -640,7 +640,7 @@ def test_onnx_export_is_written_once_and_reused(
     assert not list(tmp_path.rglob("*.partial"))
 
 
-@pytest.mark.parametrize(("backend", "precision"), [("onnx", "bfloat16"), ("torch", "int8"), ("openvino", "int8")])
+@pytest.mark.parametrize(("backend", "precision"), [("onnx", "bfloat16"), ("torch", "int8"), ("compiled", "int8")])
 def test_precision_needs_a_matching_backend(backend: str, precision: str) -> None:
     with pytest.raises(ConfigurationError, match=f"precision got {precision!r}"):
         CrossEncoderRanker(backend=backend, precision=precision)

@@ -42,7 +42,7 @@ def _cached(path: Path, make: Callable[[], Any]) -> Any:
     return data
 
 
-def load_corpus(path: str) -> dict[str, tuple[str, str]]:
+def load_corpus(path: str, *, minimum: int = MIN_DOCUMENTS, command: str = "adapt") -> dict[str, tuple[str, str]]:
     from haystack_rerank import beir
     from haystack_rerank.indexing import deduplicate
 
@@ -51,10 +51,10 @@ def load_corpus(path: str) -> dict[str, tuple[str, str]]:
         corpus_file = corpus_file / "corpus.jsonl"
     documents, _, _ = deduplicate(beir.load_corpus(corpus_file))
     if not documents:
-        raise ConfigurationError(f"adapt: the corpus {path} holds no document with text; nothing to adapt to.")
-    if len(documents) < MIN_DOCUMENTS:
+        raise ConfigurationError(f"{command}: the corpus {path} holds no document with text; nothing to work on.")
+    if len(documents) < minimum:
         msg = (
-            f"adapt: the corpus {path} holds {len(documents)} documents; adapting needs at least {MIN_DOCUMENTS} "
+            f"{command}: the corpus {path} holds {len(documents)} documents; {command} needs at least {minimum} "
             "(a held-out slice and enough distinct queries). Index it and use the shipped models as they are."
         )
         raise ConfigurationError(msg)

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from haystack_rerank.components.rankers._scoring import batches_by_length
+from haystack_rerank.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
 
@@ -71,29 +73,57 @@ class OpenVINOScorer(TokenizedScorer):
     """
     The torch model converted in memory with `openvino.convert_model` (no files, no export step), compiled for
     the CPU with a latency hint; OpenVINO runs it in bf16 on CPUs with AMX/AVX512-BF16, fp32 elsewhere.
+    precision="int8" reads the static int8 model `haystack-rerank quantize` wrote into the model folder instead
+    (int8 matrix multiplies; the other ops in bf16 where the CPU has it).
     """
 
-    def __init__(self, cross_encoder: Any, threads: int | None, precision: str) -> None:
+    def __init__(self, cross_encoder: Any, threads: int | None, precision: str, location: str) -> None:
         super().__init__(cross_encoder)
-        import warnings
-
         import openvino as ov
-        import torch
 
-        example = self.tokenizer(["warm up"], ["warm up"], return_tensors="pt")
-        self.input_names = list(example.keys())
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tracing warnings about shapes; the model is converted with dynamic ones
-            converted = ov.convert_model(cross_encoder.model.float().eval(), example_input=dict(example))
+        core = ov.Core()
+        if precision == "int8":
+            model = core.read_model(str(_int8_model(location)))
+            self.input_names = [port.get_any_name() for port in model.inputs]
+        else:
+            model = _converted(cross_encoder, self.tokenizer)
+            self.input_names = [port.get_any_name() for port in model.inputs]
         config: dict[str, Any] = {
             "PERFORMANCE_HINT": "LATENCY",
             "NUM_STREAMS": 1,
-            "INFERENCE_PRECISION_HINT": "bf16" if precision == "bfloat16" else "f32",
+            "INFERENCE_PRECISION_HINT": "f32" if precision == "float32" or not bf16_supported() else "bf16",
         }
         if threads:
             config["INFERENCE_NUM_THREADS"] = threads
-        self.compiled = ov.Core().compile_model(converted, "CPU", config)
+        self.compiled = core.compile_model(model, "CPU", config)
 
     def forward(self, features: dict[str, Any]) -> list[float]:
         result = self.compiled({name: features[name].numpy() for name in self.input_names})
         return [float(row[0]) for row in result[0]]
+
+
+def _converted(cross_encoder: Any, tokenizer: Any) -> Any:
+    import warnings
+
+    import openvino as ov
+    import torch
+
+    example = tokenizer(["warm up"], ["warm up"], return_tensors="pt")
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tracing warnings about shapes; the model is converted with dynamic ones
+        return ov.convert_model(cross_encoder.model.float().eval(), example_input=dict(example))
+
+
+def _int8_model(location: str) -> Path:
+    from haystack_rerank.quantize import int8_model_path
+
+    path = int8_model_path(location)
+    if not path.is_file():
+        msg = (
+            f"CrossEncoderRanker precision got 'int8' with backend='openvino', but {location!r} has no "
+            f"{path.relative_to(location) if Path(location).is_dir() else path.name}; write one with "
+            f"`haystack-rerank quantize --model {location} --corpus <your corpus.jsonl> --output-dir <folder>` "
+            "and pass model=<folder>."
+        )
+        raise ConfigurationError(msg)
+    return path

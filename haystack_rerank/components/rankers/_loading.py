@@ -25,7 +25,7 @@ def load(ranker: Any) -> tuple[Any, Any, str]:
     """The ranker's CrossEncoder, its warmed-up scorer, and the digest of the scope its cache keys belong to."""
     cross_encoder, location, precision = load_model(ranker)
     fingerprint = model_fingerprint(cross_encoder, location)
-    scorer = make_scorer(ranker, cross_encoder, precision, fingerprint)
+    scorer = make_scorer(ranker, cross_encoder, precision, fingerprint, location)
     scope_digest = ScoringScope(
         model=ranker.model,
         fingerprint=fingerprint,
@@ -39,10 +39,10 @@ def load(ranker: Any) -> tuple[Any, Any, str]:
     return cross_encoder, scorer, scope_digest
 
 
-def make_scorer(ranker: Any, cross_encoder: Any, precision: str, fingerprint: str) -> Any:
+def make_scorer(ranker: Any, cross_encoder: Any, precision: str, fingerprint: str, location: str) -> Any:
     if ranker.backend == "openvino":
         require("openvino", "CrossEncoderRanker backend='openvino'")
-        return OpenVINOScorer(cross_encoder, ranker.threads, precision)
+        return OpenVINOScorer(cross_encoder, ranker.threads, precision, location)
     if ranker.backend == "onnx":
         require("onnx", "CrossEncoderRanker backend='onnx'")
         return OnnxScorer(cross_encoder, ranker.threads, precision, fingerprint)

@@ -63,8 +63,8 @@ def check_ranker(ranker: Any) -> None:
         fail("precision", ranker.precision, f"choose one of {', '.join(PRECISIONS)}.")
     if ranker.precision == "bfloat16" and ranker.backend == "onnx":
         fail("precision", ranker.precision, "bfloat16 needs backend='torch' or 'openvino' (got 'onnx').")
-    if ranker.precision == "int8" and ranker.backend != "onnx":
-        fail("precision", ranker.precision, f"int8 needs backend='onnx' (got {ranker.backend!r}).")
+    if ranker.precision == "int8" and ranker.backend not in ("onnx", "openvino"):
+        fail("precision", ranker.precision, f"int8 needs backend='openvino' or 'onnx' (got {ranker.backend!r}).")
     if ranker.threads is not None and (not is_int(ranker.threads) or ranker.threads < 1):
         fail("threads", ranker.threads, "it must be a positive integer or None.")
     if ranker.cache is not None and not isinstance(ranker.cache, RerankCache):
