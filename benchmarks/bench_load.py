@@ -47,6 +47,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=20.0, help="seconds each level keeps starting queries")
     parser.add_argument("--hot-queries", type=int, default=0, help="use only this many distinct queries (0 = all)")
     parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--reranker-model", help="cross-encoder (default: the shipped starter)")
+    parser.add_argument("--backend", help="ranker backend (default: the shipped one)")
+    parser.add_argument("--precision", help="ranker precision (default: the shipped one)")
+    parser.add_argument("--rerank-depth", type=int, help="candidates reranked (default: the shipped 50)")
     return parser.parse_args()
 
 
@@ -150,6 +154,19 @@ def run_tasks(pipeline: Any, level: Level, stream: QueryStream, duration: float,
     asyncio.run(main())
 
 
+def pipeline_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The shipped pipeline's settings, with only what the command line names replaced."""
+    options: dict[str, Any] = {}
+    if args.reranker_model:
+        options["reranker_model"] = args.reranker_model
+    if args.rerank_depth:
+        options["rerank_depth"] = args.rerank_depth
+    ranker = {name: getattr(args, name) for name in ("backend", "precision") if getattr(args, name)}
+    if ranker:
+        options["reranker_options"] = ranker
+    return options
+
+
 def build_pipeline(args: argparse.Namespace) -> tuple[Any, Callable[[], None], str]:
     """The shipped hybrid_rerank pipeline over the chosen stores, a clean-up function and a description."""
     from haystack_rerank import beir, build, pipelines
@@ -161,7 +178,7 @@ def build_pipeline(args: argparse.Namespace) -> tuple[Any, Callable[[], None], s
         lexical = build.lexical_store(settings)
         retriever = build.hybrid_retriever(settings, lexical=lexical)
         described = f"index {args.index!r} ({lexical.count_documents():,} documents), Qdrant in {args.data_dir}"
-        return pipelines.hybrid_rerank(retriever=retriever), lambda: None, described
+        return pipelines.hybrid_rerank(retriever=retriever, **pipeline_options(args)), lambda: None, described
 
     index = f"bench_load_{uuid.uuid4().hex[:8]}"
     settings = Settings(index=index, collection=index, qdrant_path=":memory:")
@@ -171,7 +188,7 @@ def build_pipeline(args: argparse.Namespace) -> tuple[Any, Callable[[], None], s
     index_documents(documents, embedder=build.document_embedder(settings), lexical_store=lexical, vector_store=vectors)
     retriever = build.hybrid_retriever(settings, lexical=lexical, vectors=vectors)
     described = f"{args.corpus} ({len(documents)} documents) in a temporary index and in-memory Qdrant"
-    return pipelines.hybrid_rerank(retriever=retriever), lexical.delete_index, described
+    return pipelines.hybrid_rerank(retriever=retriever, **pipeline_options(args)), lexical.delete_index, described
 
 
 def main() -> None:

@@ -84,9 +84,13 @@ def hybrid_rerank(
     retriever: HybridRetriever | None = None,
     embedding_model: str | None = None,
     collection: str | None = None,
+    reranker_options: dict[str, Any] | None = None,
 ) -> Pipeline:
     """
     query → hybrid retrieval of `rerank_depth` candidates → cross-encoder → top `top_k`.
+
+    `reranker_options` replace the shipped ranker settings (any `CrossEncoderRanker` parameter, e.g.
+    `{"backend": "openvino", "precision": "int8"}` with a model folder written by `haystack-rerank quantize`).
 
     Pass `retriever` to use other stores (e.g. the embedded ones of the demo) in the same pipeline shape;
     `embedding_model` and `collection` write that model and Qdrant collection into the file (else
@@ -106,7 +110,12 @@ def hybrid_rerank(
     pipeline.add_component("retriever", retriever)
     pipeline.add_component(
         "ranker",
-        build.ranker(model=reranker_model, top_k=top_k, low_confidence_threshold=low_confidence_threshold),
+        build.ranker(
+            model=reranker_model,
+            top_k=top_k,
+            low_confidence_threshold=low_confidence_threshold,
+            **(reranker_options or {}),
+        ),
     )
     pipeline.connect("retriever.documents", "ranker.documents")
     return pipeline
