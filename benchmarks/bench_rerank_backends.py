@@ -16,6 +16,7 @@ Reranker backends on this machine, in one run, against plain `CrossEncoder.predi
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import statistics
@@ -171,7 +172,9 @@ def main() -> None:
             run = {}
             for qid, text in queries.items():
                 top = sorted(first.get(qid, {}).items(), key=lambda kv: -kv[1])[: args.quality_depth]
-                reranked = ranker.run(query=text, documents=[corpus[d] for d, _ in top])["documents"]
+                # with the first stage's scores, which the interpolation (--alpha) reads
+                candidates = [dataclasses.replace(corpus[d], score=score) for d, score in top]
+                reranked = ranker.run(query=text, documents=candidates)["documents"]
                 run[qid] = {d.id: float(d.score) for d in reranked}
             row["ndcg@10"] = evaluate_run(qrels, run, ("ndcg@10",))["ndcg@10"]
         rows.append(row)

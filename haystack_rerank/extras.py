@@ -8,7 +8,7 @@ from haystack_rerank.errors import ConfigurationError
 
 # extra -> the importable modules it installs (pyproject.toml [project.optional-dependencies])
 EXTRAS: dict[str, tuple[str, ...]] = {
-    "openvino": ("openvino", "nncf"),
+    "openvino": ("nncf",),
     "onnx": ("onnxruntime", "onnx"),
     "train": ("datasets", "accelerate", "sklearn"),
     "serve": ("hayhooks",),

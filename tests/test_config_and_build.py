@@ -150,6 +150,14 @@ def test_rag_extractive_yaml_loads_one_ranker_for_ranking_and_answering():
     assert pipelines.rag_extractive().to_dict()["components"] == first.to_dict()["components"]
 
 
+def test_a_ranker_of_another_pipeline_with_the_same_configuration_is_never_shared():
+    # rag.yaml's ranker has the configuration of rag_extractive's: it must not become that answerer's ranker
+    rag = Pipeline.loads((pipelines.PIPELINES_DIR / "rag.yaml").read_text(encoding="utf-8"))
+    extractive = Pipeline.loads((pipelines.PIPELINES_DIR / "rag_extractive.yaml").read_text(encoding="utf-8"))
+    assert extractive.get_component("answerer").ranker is extractive.get_component("ranker")
+    assert rag.get_component("ranker") is not extractive.get_component("ranker")
+
+
 def test_yaml_written_before_the_retrievers_module_was_renamed_still_loads():
     text = (pipelines.PIPELINES_DIR / "hybrid.yaml").read_text(encoding="utf-8")
     old = text.replace("components.retrievers.integrations.", "components.retrievers.stores.")
@@ -176,9 +184,10 @@ def test_a_missing_extra_is_named_with_its_pip_command(monkeypatch, tiny_cross_e
     import importlib.util
 
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "openvino" else real(name, *a))
-    with pytest.raises(ConfigurationError, match=r'needs openvino.*pip install "haystack-rerank\[openvino\]"'):
-        require("openvino", "CrossEncoderRanker backend='openvino'")
-    ranker = build.ranker(model=tiny_cross_encoder, top_k=3, backend="openvino", precision="float32", max_length=64)
-    with pytest.raises(ConfigurationError, match=r"backend='openvino' needs openvino.*haystack-rerank\[openvino\]"):
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "nncf" else real(name, *a))
+    with pytest.raises(ConfigurationError, match=r'quantize needs nncf.*pip install "haystack-rerank\[openvino\]"'):
+        require("openvino", "haystack-rerank quantize")
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "onnxruntime" else real(name, *a))
+    ranker = build.ranker(model=tiny_cross_encoder, top_k=3, backend="onnx", precision="float32", max_length=64)
+    with pytest.raises(ConfigurationError, match=r"backend='onnx' needs onnxruntime.*haystack-rerank\[onnx\]"):
         ranker.warm_up()

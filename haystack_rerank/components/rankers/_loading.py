@@ -41,7 +41,6 @@ def load(ranker: Any) -> tuple[Any, Any, str]:
 
 def make_scorer(ranker: Any, cross_encoder: Any, precision: str, fingerprint: str, location: str) -> Any:
     if ranker.backend == "openvino":
-        require("openvino", "CrossEncoderRanker backend='openvino'")
         return OpenVINOScorer(cross_encoder, ranker.threads, precision, location)
     if ranker.backend == "onnx":
         require("onnx", "CrossEncoderRanker backend='onnx'")

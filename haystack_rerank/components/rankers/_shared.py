@@ -1,7 +1,10 @@
 """
-YAML cannot say "the answerer uses the pipeline's ranker": each component is rebuilt on its own. So a ranker and
-an answerer rebuilt from equal ranker configurations (as `pipelines.rag_extractive` writes them) get one
-instance, whichever of the two is read first: one model, one cache.
+YAML cannot say "the answerer uses the pipeline's ranker": each component is rebuilt on its own. So an answerer
+and a ranker rebuilt from equal ranker configurations (as `pipelines.rag_extractive` writes them) get one
+instance: one model, one cache. The answerer is read first (components are written in name order, and
+"answerer" < "ranker"); it leaves its ranker for the next ranker component of the same configuration. A ranker
+component never waits for an answerer: a pipeline without one (e.g. `rag.yaml`, whose ranker has the same
+configuration) must not hand its ranker to another pipeline's answerer.
 """
 
 from __future__ import annotations
@@ -13,31 +16,23 @@ from collections.abc import Callable
 from typing import Any
 
 _LOCK = threading.Lock()
-_FOR_RANKER: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()  # built by an answerer first
-_FOR_ANSWERER: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()  # built by a ranker first
+_LEFT_BY_ANSWERERS: weakref.WeakValueDictionary[str, Any] = weakref.WeakValueDictionary()
 
 
 def _key(data: dict[str, Any]) -> str:
     return json.dumps(data, sort_keys=True, default=str)
 
 
-def _shared(data: dict[str, Any], build: Callable[[], Any], take: weakref.WeakValueDictionary, give: Any) -> Any:
-    key = _key(data)
-    with _LOCK:
-        waiting = take.pop(key, None)
-    if waiting is not None:
-        return waiting
-    built = build()
-    with _LOCK:
-        give[key] = built
-    return built
-
-
 def ranker_from_dict(data: dict[str, Any], build: Callable[[], Any]) -> Any:
-    """The ranker component: the instance an answerer built from the same configuration, else a new one."""
-    return _shared(data, build, _FOR_RANKER, _FOR_ANSWERER)
+    """The ranker component: the instance an answerer just built from the same configuration, else a new one."""
+    with _LOCK:
+        waiting = _LEFT_BY_ANSWERERS.pop(_key(data), None)
+    return waiting if waiting is not None else build()
 
 
 def answerer_ranker_from_dict(data: dict[str, Any], build: Callable[[], Any]) -> Any:
-    """An answerer's ranker: the instance a ranker component built from the same configuration, else a new one."""
-    return _shared(data, build, _FOR_ANSWERER, _FOR_RANKER)
+    """An answerer's ranker: a new instance, left for the ranker component of the same configuration."""
+    built = build()
+    with _LOCK:
+        _LEFT_BY_ANSWERERS[_key(data)] = built
+    return built
