@@ -143,11 +143,11 @@ def ranker(
 
 
 def shipped_inference(model: str) -> tuple[str, str]:
-    """OpenVINO int8 where the model folder holds a quantized model (the starter does), else torch bf16."""
+    """torch bf16; OpenVINO int8 where the model folder holds one only once int8 keeps dev quality (it does not yet)."""
     from haystack_rerank.models import resolve_model
     from haystack_rerank.quantize import int8_model_path
 
-    if int8_model_path(resolve_model(model)).is_file():
+    if config.RERANK_PREFER_INT8 and int8_model_path(resolve_model(model)).is_file():
         return config.RERANK_QUANTIZED_BACKEND, config.RERANK_QUANTIZED_PRECISION
     return config.RERANK_BACKEND, config.RERANK_PRECISION
 
