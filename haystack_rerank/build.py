@@ -125,12 +125,11 @@ def ranker(
     The shipped reranker configuration (pipelines, CLI, demo, `eval`, `sweep`); `cache=None` scores every pair.
     `options` (any `CrossEncoderRanker` parameter, e.g. `backend=`) replace the shipped values: benchmarks use it.
     """
-    backend, precision = shipped_inference(model)
     shipped: dict[str, Any] = {
         "max_length": config.RERANK_MAX_LENGTH,
         "meta_fields_to_embed": ["title"],
-        "backend": backend,
-        "precision": precision,
+        "backend": config.RERANK_BACKEND,
+        "precision": config.RERANK_PRECISION,
     }
     return CrossEncoderRanker(
         model=model,
@@ -140,16 +139,6 @@ def ranker(
         cache=MemoryRerankCache(max_entries=config.RERANK_CACHE_ENTRIES) if cache is _DEFAULT_CACHE else cache,
         **{**shipped, **options},
     )
-
-
-def shipped_inference(model: str) -> tuple[str, str]:
-    """torch bf16; OpenVINO int8 where the model folder holds one only once int8 keeps dev quality (it does not yet)."""
-    from haystack_rerank.models import resolve_model
-    from haystack_rerank.quantize import int8_model_path
-
-    if config.RERANK_PREFER_INT8 and int8_model_path(resolve_model(model)).is_file():
-        return config.RERANK_QUANTIZED_BACKEND, config.RERANK_QUANTIZED_PRECISION
-    return config.RERANK_BACKEND, config.RERANK_PRECISION
 
 
 def answerer(shared_ranker: CrossEncoderRanker) -> ExtractiveAnswerer:

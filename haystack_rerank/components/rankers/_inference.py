@@ -84,10 +84,9 @@ class OpenVINOScorer(TokenizedScorer):
         core = ov.Core()
         if precision == "int8":
             model = core.read_model(str(_int8_model(location)))
-            self.input_names = [port.get_any_name() for port in model.inputs]
         else:
             model = _converted(cross_encoder, self.tokenizer)
-            self.input_names = [port.get_any_name() for port in model.inputs]
+        self.input_names = [port.get_any_name() for port in model.inputs]
         config: dict[str, Any] = {
             "PERFORMANCE_HINT": "LATENCY",
             "NUM_STREAMS": 1,
