@@ -8,7 +8,9 @@ written in `--batch-size` batches, each step on its own, fresh index / folder ev
   integrations' conversions (OpenSearch bulk actions via `Document.to_dict`, Qdrant points);
 - `opensearch <refresh>`: `OpenSearchStore.write_documents` per batch with `refresh` "wait_for" (the store's
   default) or False, and `bulk_load` (refresh_interval -1, writes not refreshed, one refresh at the end);
-- `qdrant`: `QdrantStore.write_documents` per batch into embedded Qdrant (with a cProfile summary).
+- `qdrant_before` / `qdrant`: `QdrantStore.write_documents` per batch into embedded Qdrant, with SQLite's default
+  journal (a sync per point, as before issue 16 item 3) / as shipped (write-ahead log, a checkpoint per call);
+  `--profile` prints a cProfile summary.
 
 Per step: wall seconds, CPU seconds of this process and of the OpenSearch JVM (`--jvm-pid`, from /proc), ms per
 document. Run under the shared lock:
@@ -19,6 +21,7 @@ document. Run under the shared lock:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import io
 import json
@@ -64,7 +67,9 @@ def main() -> None:
     parser.add_argument("--jvm-pid", type=int, default=None, help="default: the java process listening on --hosts")
     parser.add_argument("--docs", type=int, default=2000)
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--steps", nargs="*", default=["convert", "wait_for", "false", "bulk_load", "qdrant"])
+    parser.add_argument(
+        "--steps", nargs="*", default=["convert", "wait_for", "false", "bulk_load", "qdrant_before", "qdrant"]
+    )
     parser.add_argument("--profile", action="store_true", help="print a cProfile summary of the qdrant step")
     args = parser.parse_args()
 
@@ -132,20 +137,24 @@ def main() -> None:
         assert store.count_documents() == len(docs), store.count_documents()
         store.delete_index()
 
-    if "qdrant" in args.steps:
-        folder = work / "q"
-        shutil.rmtree(folder, ignore_errors=True)
+    for step in ("qdrant_before", "qdrant"):
+        if step not in args.steps:
+            continue
+        folder = work / step
         vectors_store = QdrantStore(path=str(folder), index="bench", embedding_dim=384)
+        if step == "qdrant_before":  # SQLite's default journal: a sync per point, as before issue 16 item 3
+            vectors_store._one_sync_per_call = contextlib.nullcontext  # type: ignore[method-assign]
+        vectors_store.write_documents(docs[:1], policy=DuplicatePolicy.OVERWRITE)  # client and collection set up
         profiler = cProfile.Profile()
 
-        def qdrant() -> None:
+        def qdrant(vectors_store=vectors_store, profiler=profiler) -> None:
             if args.profile:
                 profiler.enable()
             for batch in batches:
                 vectors_store.write_documents(batch, policy=DuplicatePolicy.OVERWRITE)
             profiler.disable()
 
-        rows.append(measure("qdrant embedded write_documents", len(docs), None, qdrant))
+        rows.append(measure(f"{step} embedded write_documents", len(docs), None, qdrant))
         assert vectors_store.count_documents() == len(docs)
         QdrantStore.close_embedded(str(folder))
         if args.profile:

@@ -80,6 +80,10 @@ def index_documents(
     Writing overlaps embedding: a writer thread stores batch i while batch i+1 is embedded (the stores' clients
     wait on the network or on Qdrant's own work, not on the model). Batches are written in order, one at a time,
     so an interrupted run has stored a prefix of the batches. A failed write stops indexing with its error.
+
+    A lexical store with a `bulk_load()` (`OpenSearchStore`) gets the batches through it: no refresh per batch,
+    one when the writes end (also on an error), so the documents are searchable when this returns; an embedded
+    `QdrantStore` syncs its SQLite file once per batch.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         msg = f"index_documents batch_size got {batch_size!r}; it must be a positive integer, e.g. 256."
