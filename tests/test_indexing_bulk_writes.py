@@ -196,3 +196,16 @@ def test_documents_an_interrupted_load_wrote_unrefreshed_are_seen_and_removed(op
     report = run_index(opensearch_store, vectors)
     assert report.removed == 3 and report.lexical_count == 40
     assert sorted(d.id for d in opensearch_store.filter_documents()) == sorted(d.id for d in DOCS)
+
+
+@pytest.mark.integration
+def test_a_manifest_read_without_permission_to_refresh_reads_what_is_searchable(opensearch_store, monkeypatch):
+    from opensearchpy.exceptions import AuthorizationException
+
+    opensearch_store.write_documents([Document(id="a", content="x", meta={"content_hash": "h"})])
+
+    def refused(**_: Any) -> None:
+        raise AuthorizationException(403, "security_exception", {"error": "no permission for indices:admin/refresh"})
+
+    monkeypatch.setattr(opensearch_store._client.indices, "refresh", refused)
+    assert opensearch_store.manifest_entries("content_hash") == {"a": "h"}

@@ -12,8 +12,8 @@ import aiohttp
 from haystack import Document
 from haystack.document_stores.types import DuplicatePolicy
 from haystack_integrations.document_stores.opensearch import OpenSearchDocumentStore
+from opensearchpy.exceptions import AuthorizationException, ConnectionTimeout, NotFoundError, TransportError
 from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
-from opensearchpy.exceptions import ConnectionTimeout, NotFoundError, TransportError
 from opensearchpy.helpers import scan
 
 from haystack_rerank import config
@@ -394,11 +394,14 @@ class OpenSearchStore(OpenSearchDocumentStore):
     def manifest_entries(self, key: str) -> dict[str, str]:
         """`id -> meta[key]` of every document (only those two fields are read); empty if the index is missing.
         The index is refreshed first, so documents written without a refresh (e.g. by a bulk load that was
-        interrupted) are read too."""
+        interrupted) are read too; credentials that may read but not refresh read what is searchable."""
         self._ensure_initialized()
         if not self._client.indices.exists(index=self._index):
             return {}
-        self._client.indices.refresh(index=self._index)
+        try:
+            self._client.indices.refresh(index=self._index)
+        except AuthorizationException:
+            logger.debug("No permission to refresh OpenSearch index %r; reading what is searchable", self._index)
         hits = scan(self._client, index=self._index, query={"_source": ["id", key]}, size=5_000)
         return {hit["_source"].get("id", hit["_id"]): str(hit["_source"].get(key)) for hit in hits}
 
