@@ -13,6 +13,14 @@ Indexing throughput on a 3-node OpenSearch cluster and on one node, and query la
    composing real sentence embeddings (bench_scaling's ComposedEmbedder): is the write side still faster than
    embedding at that size? Indexing at that size with the real model is then extrapolated (stated as such).
 
+`--targets one-node` measures one node only (no cluster needed; failover is then skipped). `--before` adds, in
+the same run and between the same two embedding-only passes, write-only and indexing rows with the write path
+before issue 16 item 3 (`before`): OpenSearch refreshed after every bulk batch (`refresh="wait_for"`, no
+`bulk_load`) and embedded Qdrant syncing SQLite at every point (no write-ahead log); `--output-name` names the
+JSON file (default `cluster.json`). `--rounds N` repeats the indexing runs N times (with `--before`, old and new
+in alternating order), each round followed by an embedding-only pass; each indexing row is compared with the mean
+of the embedding-only passes just before and after it, and the rounds are averaged.
+
     OPENSEARCH_CLUSTER_PORT=9250 bash scripts/opensearch-cluster.sh start
     OPENSEARCH_PORT=9260 bash scripts/opensearch.sh start
     flock /tmp/hr-heavy.lock python benchmarks/bench_cluster.py --cluster-port 9250 --single-port 9260 \\
@@ -40,6 +48,23 @@ from bench_scaling import ComposedEmbedder, synthetic_passages  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def before_stores(lexical, vectors):
+    """The same stores with the write path before issue 16 item 3: OpenSearch refreshed per bulk batch (no
+    `bulk_load`, so `index_documents` calls `write_documents`, whose refresh is "wait_for"), embedded Qdrant
+    syncing SQLite at each point (its default journal, no checkpoint per call)."""
+    from contextlib import nullcontext
+
+    class LexicalBefore(type(lexical)):
+        bulk_load = None
+
+    class VectorsBefore(type(vectors)):
+        def _one_sync_per_call(self):
+            return nullcontext()
+
+    lexical.__class__, vectors.__class__ = LexicalBefore, VectorsBefore
+    return lexical, vectors
+
+
 class AlreadyEmbedded:
     """An 'embedder' that returns the documents it is given (they carry their embeddings): writes only."""
 
@@ -56,12 +81,16 @@ def stores_for(hosts: str, index: str, shards: int, replicas: int, folder: Path)
     return lexical, QdrantStore(path=str(folder), index=index, embedding_dim=384)
 
 
-def timed_index(documents: list, embedder, hosts: str, index: str, shards: int, replicas: int, folder: Path) -> dict:
+def timed_index(
+    documents: list, embedder, hosts: str, index: str, shards: int, replicas: int, folder: Path, before: bool = False
+) -> dict:
     from haystack_rerank.document_stores import QdrantStore
     from haystack_rerank.indexing import index_documents
 
     shutil.rmtree(folder, ignore_errors=True)
     lexical, vectors = stores_for(hosts, index, shards, replicas, folder)
+    if before:
+        lexical, vectors = before_stores(lexical, vectors)
     started = time.perf_counter()
     report = index_documents(
         documents, embedder=embedder, lexical_store=lexical, vector_store=vectors, batch_size=256, progress_bar=False
@@ -162,7 +191,13 @@ def main() -> None:
     parser.add_argument("--failover-queries", type=int, default=30)
     parser.add_argument("--skip", nargs="*", default=[], choices=["index", "write50k", "failover"])
     parser.add_argument("--output", type=Path, default=Path("docs/cluster"))
+    parser.add_argument("--output-name", default="cluster.json")
+    parser.add_argument("--targets", nargs="+", default=["one-node", "cluster"], choices=["one-node", "cluster"])
+    parser.add_argument("--before", action="store_true", help="also the write path before issue 16 item 3")
+    parser.add_argument("--rounds", type=int, default=1, help="indexing rounds, each followed by embedding only")
     args = parser.parse_args()
+    if "cluster" not in args.targets and "failover" not in args.skip:
+        args.skip.append("failover")
 
     from haystack_rerank.beir import load_corpus, load_queries
     from haystack_rerank.components.embedders import DocumentEmbedder, TextEmbedder
@@ -170,6 +205,8 @@ def main() -> None:
     cluster = ",".join(f"http://127.0.0.1:{args.cluster_port + i}" for i in range(3))
     single = f"http://127.0.0.1:{args.single_port}"
     targets = {"one node": (single, 1, 0), "cluster": (cluster, 3, 1)}
+    targets = {name: target for name, target in targets.items() if name.replace(" ", "-") in args.targets}
+    variants = [("before", True), ("", False)] if args.before else [("", False)]
     corpus = load_corpus(args.data / "corpus.jsonl")
     docs = corpus[: args.docs]
     work = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
@@ -177,7 +214,7 @@ def main() -> None:
     args.output.mkdir(parents=True, exist_ok=True)
 
     def save() -> None:
-        (args.output / "cluster.json").write_text(json.dumps(results, indent=2))
+        (args.output / args.output_name).write_text(json.dumps(results, indent=2))
         print(json.dumps(results), flush=True)
 
     embedder = DocumentEmbedder(progress_bar=False)
@@ -197,20 +234,45 @@ def main() -> None:
         results["embedding_only_docs_per_s"] = {"before": round(first, 1), "load_avg": os.getloadavg()[0]}
         save()
         for name, (hosts, shards, replicas) in targets.items():
-            row = timed_index(embedded, AlreadyEmbedded(), hosts, "bench_write", shards, replicas, work / "q")
-            results[f"write_only {name}"] = row
-            save()
-        rows: dict[str, dict] = {}
-        for name, (hosts, shards, replicas) in targets.items():
-            index, folder = f"bench_index_{shards}", work / f"q{shards}"
-            rows[name] = timed_index(docs, embedder, hosts, index, shards, replicas, folder)
-            rows[name]["load_avg"] = os.getloadavg()[0]
-        _, second = embed_only()
-        embedding_only = (first + second) / 2
-        results["embedding_only_docs_per_s"].update(after=round(second, 1), mean=round(embedding_only, 1))
-        for name, row in rows.items():
-            row["share_of_embedding_only"] = round(row["docs_per_s"] / embedding_only, 3)
-            results[f"index {name}"] = row
+            for label, before in variants:
+                row = timed_index(
+                    embedded, AlreadyEmbedded(), hosts, "bench_write", shards, replicas, work / "q", before
+                )
+                results[f"write_only {name}{' ' + label if label else ''}"] = row
+                save()
+        # each round: the indexing runs (with --before, old and new path in alternating order), then embedding only
+        # again; a row's share is taken against the mean of the embedding-only passes just before and after it
+        passes = [first]
+        rounds: dict[str, list[dict]] = {}
+        for round_ in range(args.rounds):
+            rows: dict[str, dict] = {}
+            for name, (hosts, shards, replicas) in targets.items():
+                for label, before in variants if round_ % 2 == 0 else variants[::-1]:
+                    index, folder = f"bench_index_{shards}", work / f"q{shards}"
+                    key = f"{name}{' ' + label if label else ''}"
+                    rows[key] = timed_index(docs, embedder, hosts, index, shards, replicas, folder, before)
+                    rows[key]["load_avg"] = os.getloadavg()[0]
+            _, rate = embed_only()
+            passes.append(rate)
+            around = (passes[-2] + passes[-1]) / 2
+            for key, row in rows.items():
+                row["share_of_embedding_only"] = round(row["docs_per_s"] / around, 3)
+                rounds.setdefault(key, []).append(row)
+        results["embedding_only_docs_per_s"].update(
+            after=round(passes[-1], 1), passes=[round(r, 1) for r in passes], mean=round(float(np.mean(passes)), 1)
+        )
+        for key, rows_of_key in rounds.items():
+            results[f"index {key}"] = (
+                rows_of_key[0]
+                if len(rows_of_key) == 1
+                else {
+                    "rounds": rows_of_key,
+                    "docs_per_s": round(float(np.mean([r["docs_per_s"] for r in rows_of_key])), 1),
+                    "share_of_embedding_only": round(
+                        float(np.mean([r["share_of_embedding_only"] for r in rows_of_key])), 3
+                    ),
+                }
+            )
         save()
     # failover right after (3): it queries the cluster index (3) built
     if "failover" not in args.skip:
@@ -231,7 +293,7 @@ def main() -> None:
             save()
     from opensearchpy import OpenSearch
 
-    for hosts in (single, cluster):
+    for hosts, _, _ in targets.values():
         OpenSearch(hosts=hosts.split(","), timeout=60).indices.delete(index="bench_*", ignore_unavailable=True)
     shutil.rmtree(work, ignore_errors=True)
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,10 @@ def index_documents(
     Writing overlaps embedding: a writer thread stores batch i while batch i+1 is embedded (the stores' clients
     wait on the network or on Qdrant's own work, not on the model). Batches are written in order, one at a time,
     so an interrupted run has stored a prefix of the batches. A failed write stops indexing with its error.
+
+    A lexical store with a `bulk_load()` (`OpenSearchStore`) gets the batches through it: no refresh per batch,
+    one when the writes end (also on an error), so the documents are searchable when this returns; an embedded
+    `QdrantStore` syncs its SQLite file once per batch.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         msg = f"index_documents batch_size got {batch_size!r}; it must be a positive integer, e.g. 256."
@@ -102,16 +107,18 @@ def index_documents(
     if to_write and hasattr(embedder, "warm_up"):
         embedder.warm_up()
     # producer/consumer: one writer thread stores batch i (both stores, in order) while batch i+1 is
-    # embedded; at most WRITES_AHEAD embedded batches wait, so memory stays bounded
+    # embedded; at most WRITES_AHEAD embedded batches wait, so memory stays bounded. The lexical store's bulk load
+    # (OpenSearch: no refresh per batch, one when it ends) ends after the writer has finished, even on an error.
     with (
         tqdm(total=len(to_write), desc="Indexing", unit="doc", disable=not progress_bar) as bar,
+        _bulk_writer(lexical_store) if to_write else nullcontext(lexical_store.write_documents) as write_lexical,
         ThreadPoolExecutor(max_workers=1, thread_name_prefix="index-writer") as writer,
     ):
         pending: deque[Future[int]] = deque()
         for start in range(0, len(to_write), batch_size):
             batch = [_stamped(doc, expected.hashes[doc.id]) for doc in to_write[start : start + batch_size]]
             embedded = embedder.run(documents=batch)["documents"]
-            pending.append(writer.submit(_write_batch, embedded, lexical_store, vector_store, model))
+            pending.append(writer.submit(_write_batch, embedded, write_lexical, vector_store, model))
             while len(pending) > WRITES_AHEAD or (pending and pending[0].done()):
                 _finished(pending.popleft(), bar)
         while pending:
@@ -158,13 +165,20 @@ def _model_name(embedder: Any) -> str:
     return model if isinstance(model, str) else type(embedder).__name__
 
 
-def _write_batch(embedded: list[Document], lexical_store: Any, vector_store: Any, model: str) -> int:
+def _bulk_writer(store: Any) -> AbstractContextManager[Callable[..., int]]:
+    """The store's `bulk_load()` (a writer that skips per-batch work, e.g. OpenSearch's refresh, and completes it
+    when the block ends), or its `write_documents` as it is."""
+    bulk_load = getattr(store, "bulk_load", None)
+    return bulk_load() if callable(bulk_load) else nullcontext(store.write_documents)
+
+
+def _write_batch(embedded: list[Document], write_lexical: Callable[..., int], vector_store: Any, model: str) -> int:
     """Store one embedded batch in both stores (the lexical one without embeddings); idempotent."""
     vector_store.write_documents(
         [replace(d, meta={**d.meta, manifest.EMBEDDING_MODEL: model}) for d in embedded],
         policy=DuplicatePolicy.OVERWRITE,
     )
-    lexical_store.write_documents([replace(d, embedding=None) for d in embedded], policy=DuplicatePolicy.OVERWRITE)
+    write_lexical([replace(d, embedding=None) for d in embedded], policy=DuplicatePolicy.OVERWRITE)
     return len(embedded)
 
 

@@ -197,9 +197,11 @@ def test_node_killed_during_indexing_running_index_again_stores_every_document_o
     client = green.client(timeout=5)
     green.client(timeout=120).indices.delete(index=settings.index, ignore_unavailable=True)  # an interrupted run's
 
-    def lexical_count() -> int:
+    def lexical_writes() -> int:
+        # documents written so far (an index run refreshes only when it ends, so a count would still read 0)
         try:
-            return client.count(index=settings.index)["count"]
+            stats = client.indices.stats(index=settings.index, metric="indexing")
+            return stats["_all"]["primaries"]["indexing"]["index_total"]
         except TransportError:  # no index yet
             return 0
 
@@ -225,7 +227,7 @@ def test_node_killed_during_indexing_running_index_again_stores_every_document_o
         indexer = threading.Thread(target=index_once)
         indexer.start()
         deadline = time.monotonic() + 240
-        while lexical_count() < 30 and indexer.is_alive() and time.monotonic() < deadline:
+        while lexical_writes() < 30 and indexer.is_alive() and time.monotonic() < deadline:
             time.sleep(0.05)
         assert indexer.is_alive(), "indexing ended before a node could be killed"
         green.kill(0)

@@ -40,6 +40,7 @@ from haystack_rerank.components.rankers import CrossEncoderRanker
 from haystack_rerank.components.retrievers import HybridRetriever, OpenSearchBM25Retriever, QdrantEmbeddingRetriever
 from haystack_rerank.config import Settings
 from haystack_rerank.document_stores import OpenSearchStore, QdrantStore
+from haystack_rerank.document_stores.opensearch import BULK_LOAD_MARKER
 from haystack_rerank.errors import ConfigurationError, RetrievalLegError, ServiceUnavailableError
 from haystack_rerank.indexing import index_documents
 
@@ -335,21 +336,26 @@ def test_indexing_killed_half_way_then_run_again_completes_without_duplicates(
     command += ["--qdrant-path", settings.qdrant_path, "--collection", "c"]
     client = OpenSearch(hosts=opensearch_hosts, timeout=5)
 
-    def lexical_count() -> int:
+    def lexical_writes() -> int:
+        # documents written so far (an index run refreshes only when it ends, so a count would still read 0)
         try:
-            return client.count(index=unique_name)["count"]
+            stats = client.indices.stats(index=unique_name, metric="indexing")
+            return stats["_all"]["primaries"]["indexing"]["index_total"]
         except TransportError:  # the index does not exist yet, or its shard is starting
             return 0
 
     indexer = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        landed = wait_until(lambda: lexical_count() >= 2 * batch or indexer.poll() is not None, 240)
+        landed = wait_until(lambda: lexical_writes() >= 2 * batch or indexer.poll() is not None, 240)
         still_running = indexer.poll() is None
         indexer.send_signal(signal.SIGKILL)
         indexer.communicate(timeout=30)
         assert landed and still_running, "indexing ended before it could be killed half-way"
-        interrupted_at = lexical_count()
+        interrupted_at = lexical_writes()
         assert 2 * batch <= interrupted_at < len(corpus_ids)  # really half-way
+        # killed inside the bulk load: refresh is still off, and the marker names the interval to restore
+        settings_now = client.indices.get_settings(index=unique_name, flat_settings=True)[unique_name]["settings"]
+        assert settings_now["index.refresh_interval"] == "-1"
 
         lexical, vectors = build.lexical_store(settings), build.vector_store(settings)
         report = index_documents(
@@ -365,6 +371,12 @@ def test_indexing_killed_half_way_then_run_again_completes_without_duplicates(
         lexical_ids = [d.id for d in lexical.filter_documents()]
         vector_ids = [d.id for d in vectors.filter_documents()]
         assert sorted(lexical_ids) == sorted(vector_ids) == sorted(corpus_ids)  # no duplicate, none missing
+        # the run again restored the index's refresh_interval (OpenSearch's default) and dropped the marker
+        settings_now = client.indices.get_settings(index=unique_name, flat_settings=True)[unique_name]["settings"]
+        assert "index.refresh_interval" not in settings_now
+        assert BULK_LOAD_MARKER not in (
+            client.indices.get_mapping(index=unique_name)[unique_name]["mappings"].get("_meta") or {}
+        )
     finally:
         if indexer.poll() is None:
             indexer.kill()

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import aiohttp
 from haystack import Document
 from haystack.document_stores.types import DuplicatePolicy
 from haystack_integrations.document_stores.opensearch import OpenSearchDocumentStore
+from opensearchpy.exceptions import AuthorizationException, ConnectionTimeout, NotFoundError, TransportError
 from opensearchpy.exceptions import ConnectionError as OpenSearchConnectionError
-from opensearchpy.exceptions import ConnectionTimeout, NotFoundError, TransportError
 from opensearchpy.helpers import scan
 
 from haystack_rerank import config
@@ -108,6 +110,9 @@ def check_index_name(name: str) -> str:
 
 
 DEFAULT_POOL_MAXSIZE = 10  # concurrent requests per host that reuse an open connection
+# while `bulk_load` runs, the index mapping's `_meta` holds this key with the refresh_interval to restore, so a load
+# interrupted by a crash (the index left with refresh_interval -1) is repaired by the next one
+BULK_LOAD_MARKER = "haystack_rerank_bulk_load"
 
 
 class OpenSearchStore(OpenSearchDocumentStore):
@@ -248,6 +253,85 @@ class OpenSearchStore(OpenSearchDocumentStore):
             await self._async_client.indices.create(index=self._index, body=self._index_body())
         return await super().write_documents_async(documents, policy=policy, refresh=refresh)
 
+    @contextmanager
+    def bulk_load(self) -> Iterator[Callable[..., int]]:
+        """
+        Write many batches at the cost of one refresh: yields `write(documents, policy)`, which writes like
+        `write_documents` but without waiting for a refresh (`refresh=False`). Meanwhile the index's
+        `refresh_interval` is -1 (OpenSearch builds no small segments to merge later). On leaving the block, also
+        on an error, the interval is restored and the index refreshed: everything written is searchable when the
+        block ends. The interval to restore is kept in the mapping's `_meta` while the load runs, so after a crash
+        the next `bulk_load` (the next `index` run) restores the right one.
+
+        Do not write with `refresh="wait_for"` (`write_documents`' default) to the index inside the block: with
+        refresh_interval -1 such a write waits until the request times out.
+        """
+        original = self._begin_bulk_load()
+        try:
+            yield self._write_unrefreshed
+        except BaseException:
+            try:
+                self._end_bulk_load(original)
+            except Exception as err:  # noqa: BLE001 - the load's own error is the one to raise
+                logger.error(
+                    "Could not restore refresh_interval %r of OpenSearch index %r after a failed bulk load (%s); the "
+                    "next `index` run restores it.",
+                    original,
+                    self._index,
+                    err,
+                )
+            raise
+        self._end_bulk_load(original)
+
+    def _write_unrefreshed(self, documents: list[Document], policy: DuplicatePolicy = DuplicatePolicy.NONE) -> int:
+        return self.write_documents(documents, policy=policy, refresh=False)
+
+    @_reports_unavailable
+    def _begin_bulk_load(self) -> str | None:
+        """Create the index if missing, record its refresh_interval in `_meta` and set it to -1; returns it."""
+        self._ensure_initialized()
+        client = self._client
+        assert client is not None
+        if self._create_index and not client.indices.exists(index=self._index):
+            client.indices.create(index=self._index, body=self._index_body())
+        meta = self._mapping_meta()
+        if BULK_LOAD_MARKER in meta:
+            original = meta[BULK_LOAD_MARKER].get("refresh_interval")
+            logger.warning(
+                "OpenSearch index %r was left by an interrupted bulk load (refresh_interval -1); this one restores "
+                "refresh_interval %r when it ends.",
+                self._index,
+                original,
+            )
+        else:
+            answer = client.indices.get_settings(index=self._index, name="index.refresh_interval", flat_settings=True)
+            # an index without its own refresh_interval is left out of the answer: None, OpenSearch's default
+            found: dict[str, Any] = {}
+            for index in answer.values():  # one index (or the one an alias names)
+                found = index.get("settings", {})
+            original = found.get("index.refresh_interval")
+            # recorded before it changes: a crash in between leaves a marker naming the unchanged interval
+            marker = {BULK_LOAD_MARKER: {"refresh_interval": original}}
+            client.indices.put_mapping(index=self._index, body={"_meta": {**meta, **marker}})
+        client.indices.put_settings(index=self._index, body={"index": {"refresh_interval": "-1"}})
+        return original
+
+    @_reports_unavailable
+    def _end_bulk_load(self, original: str | None) -> None:
+        """Restore refresh_interval (None: OpenSearch's default), refresh, and drop the `_meta` marker."""
+        client = self._client
+        assert client is not None
+        client.indices.put_settings(index=self._index, body={"index": {"refresh_interval": original}})
+        client.indices.refresh(index=self._index)
+        meta = self._mapping_meta()
+        if meta.pop(BULK_LOAD_MARKER, None) is not None:
+            client.indices.put_mapping(index=self._index, body={"_meta": meta})
+
+    def _mapping_meta(self) -> dict[str, Any]:
+        assert self._client is not None
+        mapping = self._client.indices.get_mapping(index=self._index)
+        return dict(next(iter(mapping.values()))["mappings"].get("_meta") or {})
+
     @_reports_unavailable
     def _bm25_retrieval(self, query: str, **kwargs: Any) -> list[Document]:
         kwargs["top_k"] = min(kwargs.get("top_k", 10), MAX_RESULT_WINDOW)
@@ -308,10 +392,16 @@ class OpenSearchStore(OpenSearchDocumentStore):
 
     @_reports_unavailable
     def manifest_entries(self, key: str) -> dict[str, str]:
-        """`id -> meta[key]` of every document (only those two fields are read); empty if the index is missing."""
+        """`id -> meta[key]` of every document (only those two fields are read); empty if the index is missing.
+        The index is refreshed first, so documents written without a refresh (e.g. by a bulk load that was
+        interrupted) are read too; credentials that may read but not refresh read what is searchable."""
         self._ensure_initialized()
         if not self._client.indices.exists(index=self._index):
             return {}
+        try:
+            self._client.indices.refresh(index=self._index)
+        except AuthorizationException:
+            logger.debug("No permission to refresh OpenSearch index %r; reading what is searchable", self._index)
         hits = scan(self._client, index=self._index, query={"_source": ["id", key]}, size=5_000)
         return {hit["_source"].get("id", hit["_id"]): str(hit["_source"].get(key)) for hit in hits}
 
