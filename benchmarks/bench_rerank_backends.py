@@ -76,7 +76,9 @@ def main() -> None:
     parser.add_argument("--with-titles", action="store_true", help="pairs read title + abstract (as shipped)")
     parser.add_argument("--alpha", type=float, default=None, help="quality with this alpha (shipped: 0.5)")
     parser.add_argument("--dataset", type=Path, default=Path("../shared/data/scifact"))
-    parser.add_argument("--first-stage-run", type=Path, help="TREC run of the first stage on dev (for quality)")
+    parser.add_argument("--first-stage-run", type=Path, help="TREC run of the first stage (for quality)")
+    parser.add_argument("--queries", type=Path, help="queries of that run (default: the dataset's dev queries)")
+    parser.add_argument("--qrels", type=Path, help="their judgements (default: the dataset's dev qrels)")
     parser.add_argument("--quality-depth", type=int, default=20)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
@@ -120,8 +122,8 @@ def main() -> None:
     quality_inputs = None
     if args.first_stage_run:
         corpus = {d.id: d for d in beir.load_corpus(args.dataset / "corpus.jsonl")}
-        queries = beir.load_queries(args.dataset / "queries_dev.jsonl")
-        qrels = beir.load_qrels(args.dataset / "qrels" / "dev.tsv")
+        queries = beir.load_queries(args.queries or args.dataset / "queries_dev.jsonl")
+        qrels = beir.load_qrels(args.qrels or args.dataset / "qrels" / "dev.tsv")
         first = beir.read_trec_run(args.first_stage_run)
         quality_inputs = (corpus, queries, qrels, first)
 
