@@ -151,3 +151,61 @@ def test_calibration_pairs_hold_out_whole_queries(tmp_path: Path) -> None:
     assert all(len(passages) == 3 for _, passages in calibration + held_out)
     assert not {q for q, _ in calibration} & {q for q, _ in held_out}
     assert calibration_pairs(corpus, config) == (calibration, held_out)  # seeded
+
+
+def _shared_words(query: str, passage: str) -> int:
+    return len(set(query.lower().split()) & set(passage.lower().split()))
+
+
+def test_bm25_negatives_are_closer_to_the_query_than_random_ones(tmp_path: Path) -> None:
+    from haystack_rerank.adapt.run import load_corpus
+
+    corpus = load_corpus(str(write_corpus(tmp_path, 40)), minimum=10, command="quantize")
+    lexical, _ = calibration_pairs(corpus, QuantizeConfig(pseudo_queries=30, negatives=3, negative_source="bm25"))
+    drawn, _ = calibration_pairs(corpus, QuantizeConfig(pseudo_queries=30, negatives=3, negative_source="random"))
+    assert [q for q, _ in lexical] == [q for q, _ in drawn]  # the same queries and sources, other negatives
+    assert [p[0] for _, p in lexical] == [p[0] for _, p in drawn]
+    overlap = {
+        name: sum(_shared_words(q, n) for q, passages in pairs for n in passages[1:])
+        for name, pairs in (("bm25", lexical), ("random", drawn))
+    }
+    assert overlap["bm25"] > 1.5 * overlap["random"], overlap
+    assert all(len(set(passages)) == len(passages) for _, passages in lexical)  # the source is not its own negative
+
+
+def test_an_unknown_negative_source_is_refused(tmp_path: Path) -> None:
+    from haystack_rerank.adapt.run import load_corpus
+
+    corpus = load_corpus(str(write_corpus(tmp_path, 40)), minimum=10, command="quantize")
+    with pytest.raises(ConfigurationError, match=r"negative_source='dense'.*bm25, random"):
+        calibration_pairs(corpus, QuantizeConfig(pseudo_queries=30, negative_source="dense"))
+
+
+def test_accuracy_control_writes_a_model_the_int8_ranker_runs(
+    tiny_cross_encoder: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    record = quantize(
+        QuantizeConfig(
+            model=tiny_cross_encoder,
+            corpus=str(write_corpus(tmp_path, 40)),
+            output_dir=str(tmp_path / "out"),
+            pseudo_queries=20,
+            negatives=3,
+            max_length=64,
+            max_drop=0.02,
+        )
+    )
+    assert record["config"]["max_drop"] == 0.02
+    ranker = CrossEncoderRanker(
+        model=str(tmp_path / "out"),
+        backend="openvino",
+        precision="int8",
+        max_length=64,
+        device=ComponentDevice.from_str("cpu"),
+    )
+    ranker.warm_up()
+    documents = make_documents(5)
+    ranked = ranker.run(query=QUERY, documents=documents)["documents"]
+    assert sorted(d.id for d in ranked) == sorted(d.id for d in documents)
+    assert all(np.isfinite(d.score) for d in ranked)
