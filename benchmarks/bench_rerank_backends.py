@@ -80,6 +80,7 @@ def main() -> None:
     parser.add_argument("--queries", type=Path, help="queries of that run (default: the dataset's dev queries)")
     parser.add_argument("--qrels", type=Path, help="their judgements (default: the dataset's dev qrels)")
     parser.add_argument("--quality-depth", type=int, default=20)
+    parser.add_argument("--save-runs", type=Path, help="folder for each row's reranked TREC run (for paired tests)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--pairs", type=int, default=100)
@@ -99,7 +100,7 @@ def main() -> None:
 
     import haystack_rerank  # noqa: F401  (registers the starter model name)
     from haystack_rerank import beir, build
-    from haystack_rerank.evaluation.metrics import evaluate_run
+    from haystack_rerank.evaluation.metrics import evaluate_run, paired_test
     from haystack_rerank.models import resolve_model
 
     torch.set_num_threads(args.threads)
@@ -124,10 +125,11 @@ def main() -> None:
         corpus = {d.id: d for d in beir.load_corpus(args.dataset / "corpus.jsonl")}
         queries = beir.load_queries(args.queries or args.dataset / "queries_dev.jsonl")
         qrels = beir.load_qrels(args.qrels or args.dataset / "qrels" / "dev.tsv")
+        qrels = {qid: judged for qid, judged in qrels.items() if qid in queries}  # a slice: its own queries only
         first = beir.read_trec_run(args.first_stage_run)
         quality_inputs = (corpus, queries, qrels, first)
 
-    rows = []
+    rows, runs = [], []
     limit_seconds = work / (args.peak_tflops * 1000 * args.threads)
     chosen = [(b, p) for b, p in BACKENDS if not args.only or f"{b}:{p}" in args.only]
     if ("openvino", "int8") in chosen and not args.int8_model:
@@ -179,6 +181,13 @@ def main() -> None:
                 reranked = ranker.run(query=text, documents=candidates)["documents"]
                 run[qid] = {d.id: float(d.score) for d in reranked}
             row["ndcg@10"] = evaluate_run(qrels, run, ("ndcg@10",))["ndcg@10"]
+            # paired against the first row (the fp32 reference when it runs): the per-query gains and losses
+            runs.append(run)
+            row["paired_vs_first_row"] = paired_test(qrels, runs[0], run) if len(runs) > 1 else None
+            if args.save_runs:
+                args.save_runs.mkdir(parents=True, exist_ok=True)
+                ranked = {q: sorted(scored.items(), key=lambda kv: -kv[1]) for q, scored in run.items()}
+                beir.write_trec_run(args.save_runs / f"{backend}-{precision}.trec", ranked, f"{backend}-{precision}")
         rows.append(row)
         print(json.dumps(row), flush=True)
 

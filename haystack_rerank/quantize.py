@@ -52,6 +52,8 @@ class QuantizeConfig:
     # with a value: NNCF's accuracy control keeps the layers whose int8 costs most in float until the mean
     # per-query Spearman with fp32 on the calibration queries drops by at most this much (slower to build)
     max_drop: float | None = None
+    # regular expressions of OpenVINO op names kept in float (NNCF IgnoredScope), e.g. r".*\.output\.dense/.*"
+    keep_float: tuple[str, ...] = ()
 
 
 def int8_model_path(model_folder: str | Path) -> Path:
@@ -138,12 +140,14 @@ def quantize(config: QuantizeConfig) -> dict[str, Any]:
 
     fp32 = _converted(cross_encoder, tokenizer)
     calibration_batches = batches(calibration)
+    ignored = nncf.IgnoredScope(patterns=list(config.keep_float), validate=False) if config.keep_float else None
     if config.max_drop is None:
         int8 = nncf.quantize(
             fp32,
             nncf.Dataset(calibration_batches),
             model_type=nncf.ModelType.TRANSFORMER,
             subset_size=len(calibration_batches),
+            ignored_scope=ignored,
         )
     else:
         groups = [
@@ -157,6 +161,7 @@ def quantize(config: QuantizeConfig) -> dict[str, Any]:
             max_drop=config.max_drop,
             model_type=nncf.ModelType.TRANSFORMER,
             subset_size=len(calibration_batches),
+            ignored_scope=ignored,
         )
     agreement = _agreement(fp32, int8, batches(held_out), [len(p) for _, p in held_out])
     record = {
@@ -285,6 +290,10 @@ def quantize_command(
         float | None,
         typer.Option(help="Accuracy control: keep costly layers in float until per-query Spearman drops <= this."),
     ] = _DEFAULTS.max_drop,
+    keep_float: Annotated[
+        list[str] | None,
+        typer.Option(help="Regex of OpenVINO op names to keep in float (repeatable), e.g. '.*layer\\.5\\..*'."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Static int8 (OpenVINO + NNCF) of a cross-encoder, calibrated on pseudo-queries from your corpus."""
@@ -299,6 +308,7 @@ def quantize_command(
             max_length=max_length,
             seed=seed,
             max_drop=max_drop,
+            keep_float=tuple(keep_float or ()),
         )
     )
     summary = {

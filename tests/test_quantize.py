@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -209,3 +210,20 @@ def test_accuracy_control_writes_a_model_the_int8_ranker_runs(
     ranked = ranker.run(query=QUERY, documents=documents)["documents"]
     assert sorted(d.id for d in ranked) == sorted(d.id for d in documents)
     assert all(np.isfinite(d.score) for d in ranked)
+
+
+def test_keep_float_leaves_the_matching_ops_unquantized(tiny_cross_encoder: str, tmp_path: Path) -> None:  # noqa: F811
+    keep = r".*layer\.\d+\.output\.dense/.*"
+    config = QuantizeConfig(
+        model=tiny_cross_encoder,
+        corpus=str(write_corpus(tmp_path, 40)),
+        output_dir=str(tmp_path / "out"),
+        pseudo_queries=20,
+        max_length=64,
+        keep_float=(keep,),
+    )
+    record = quantize(config)
+    ir = (tmp_path / "out" / INT8_MODEL).read_text(encoding="utf-8")
+    assert "attention.output.dense/aten::linear/MatMul/fq_weights" in ir  # the others stay int8
+    assert not re.search(r"layer\.\d+\.output\.dense/aten::linear/MatMul/fq_weights", ir)
+    assert list(record["config"]["keep_float"]) == [keep]
