@@ -22,8 +22,9 @@ DEFAULT_DATA_DIR = ".haystack-rerank"
 # The shipped reranker configuration, chosen on SciFact dev with the starter model (BENCHMARKS.md): the final
 # score mixes the cross-encoder's probability and the min-max scaled fused score half and half; the model was
 # trained at 192 tokens; torch bf16 runs 2.0x plain fp32 `predict` with dev nDCG@10 unchanged. The starter's
-# static int8 model (OpenVINO, `haystack-rerank quantize`) runs 4.1-4.5x but lost 0.012 dev nDCG@10 at the
-# shipped depth and alpha (BENCHMARKS "Static int8"), over the 0.005 rule: opt in with backend/precision.
+# static int8 model (OpenVINO, `haystack-rerank quantize`, calibrated on BM25-hard pseudo-query pairs) runs
+# 4.1x but loses 0.0074 dev nDCG@10 at the shipped depth and alpha (BENCHMARKS "Static int8"), over the 0.005
+# rule: opt in with backend/precision.
 RERANK_ALPHA = 0.5
 RERANK_MAX_LENGTH = 192
 RERANK_BACKEND = "torch"

@@ -227,3 +227,22 @@ def test_keep_float_leaves_the_matching_ops_unquantized(tiny_cross_encoder: str,
     assert "attention.output.dense/aten::linear/MatMul/fq_weights" in ir  # the others stay int8
     assert not re.search(r"layer\.\d+\.output\.dense/aten::linear/MatMul/fq_weights", ir)
     assert list(record["config"]["keep_float"]) == [keep]
+
+
+def test_the_starter_int8_model_orders_real_passages_as_the_starter_does() -> None:
+    import json as _json
+
+    from haystack import Document
+    from scipy.stats import spearmanr
+
+    from haystack_rerank.models import STARTER_RERANK_MODEL
+
+    rows = [_json.loads(line) for line in PASSAGES.read_text(encoding="utf-8").splitlines()]
+    docs = [Document(id=r["_id"], content=f"{r['title']}\n{r['text']}") for r in rows]
+    query = "Does sleep help you remember what you learned?"
+    reference = ranker(STARTER_RERANK_MODEL)
+    int8 = ranker(STARTER_RERANK_MODEL, backend="openvino", precision="int8")
+    expected = {d.id: d.score for d in reference.run(query=query, documents=docs)["documents"]}
+    got = {d.id: d.score for d in int8.run(query=query, documents=docs)["documents"]}
+    assert spearmanr([expected[d.id] for d in docs], [got[d.id] for d in docs])[0] > 0.97
+    assert max(got, key=got.get) == max(expected, key=expected.get) == "sleep-memory"
