@@ -18,6 +18,7 @@ from typing import Annotated
 import typer
 from click.core import ParameterSource
 
+from haystack_rerank import config
 from haystack_rerank.adapt.cli import adapt_command
 from haystack_rerank.cli_options import (
     AlphaOpt,
@@ -112,7 +113,9 @@ def run(
     top_k: Annotated[int, typer.Option(min=1, help="Lines written per query.")] = 100,
     depth: Annotated[int, typer.Option(min=1, help="Candidates per leg before fusion (hybrid).")] = 100,
     rrf_k: Annotated[int, typer.Option(min=0, help="RRF rank constant.")] = 60,
-    rerank_depth: Annotated[int, typer.Option(min=1, help="Candidates reranked by the cross-encoder (rerank).")] = 50,
+    rerank_depth: Annotated[int, typer.Option(min=1, help="Candidates reranked by the cross-encoder (rerank).")] = (
+        config.RERANK_DEPTH
+    ),
     reranker_model: RerankerModelOpt = STARTER_RERANK_MODEL,
     alpha: AlphaOpt = 0.5,
     on_bad_line: OnBadLineOpt = OnBadLine.error,
@@ -217,7 +220,7 @@ def ask(
         Path | None, typer.Option("--pipeline", help="A pipeline YAML (e.g. pipelines/rag_extractive.yaml).")
     ] = None,
     reranker_model: RerankerModelOpt = STARTER_RERANK_MODEL,
-    rerank_depth: Annotated[int, typer.Option(min=1, help="Hybrid candidates reranked.")] = 50,
+    rerank_depth: Annotated[int, typer.Option(min=1, help="Hybrid candidates reranked.")] = config.RERANK_DEPTH,
     top_k: Annotated[int, typer.Option(min=1, help="Reranked documents kept.")] = 5,
     as_json: JsonOpt = False,
 ) -> None:

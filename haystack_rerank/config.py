@@ -26,6 +26,8 @@ DEFAULT_DATA_DIR = ".haystack-rerank"
 # 4.1x but loses 0.0074 dev nDCG@10 at the shipped depth and alpha (BENCHMARKS "Static int8"), over the 0.005
 # rule: opt in with backend/precision.
 RERANK_ALPHA = 0.5
+# candidates the shipped pipelines, `run` and `ask` rerank (the sweep's middle ground: BENCHMARKS "Rerank depth")
+RERANK_DEPTH = 50
 RERANK_MAX_LENGTH = 192
 RERANK_BACKEND = "torch"
 RERANK_PRECISION = "bfloat16"

@@ -21,7 +21,7 @@ from haystack.components.writers import DocumentWriter
 from haystack.document_stores.types import DuplicatePolicy
 from haystack.utils import Secret
 
-from haystack_rerank import atomic, build
+from haystack_rerank import atomic, build, config
 from haystack_rerank.components.retrievers import HybridRetriever
 from haystack_rerank.models import STARTER_RERANK_MODEL
 
@@ -75,7 +75,7 @@ def hybrid(*, top_k: int = 10, depth: int = 100, on_leg_failure: str = "degrade"
 
 def hybrid_rerank(
     *,
-    rerank_depth: int = 50,
+    rerank_depth: int = config.RERANK_DEPTH,
     top_k: int = 10,
     depth: int = 100,
     on_leg_failure: str = "degrade",
@@ -121,7 +121,9 @@ def hybrid_rerank(
     return pipeline
 
 
-def rag(*, rerank_depth: int = 50, top_k: int = 5, llm_model: str = "gpt-4o-mini", **options: Any) -> Pipeline:
+def rag(
+    *, rerank_depth: int = config.RERANK_DEPTH, top_k: int = 5, llm_model: str = "gpt-4o-mini", **options: Any
+) -> Pipeline:
     """hybrid → ranker → prompt (numbered documents) → OpenAI-compatible chat model → answer with citations."""
     pipeline = hybrid_rerank(rerank_depth=rerank_depth, top_k=top_k, **options)
     pipeline.add_component(
@@ -138,7 +140,7 @@ def rag(*, rerank_depth: int = 50, top_k: int = 5, llm_model: str = "gpt-4o-mini
     return pipeline
 
 
-def rag_extractive(*, rerank_depth: int = 50, top_k: int = 5, **options: Any) -> Pipeline:
+def rag_extractive(*, rerank_depth: int = config.RERANK_DEPTH, top_k: int = 5, **options: Any) -> Pipeline:
     """hybrid → ranker → extractive answerer (no LLM: the best sentence, scored by the same ranker)."""
     pipeline = hybrid_rerank(rerank_depth=rerank_depth, top_k=top_k, **options)
     pipeline.add_component("answerer", build.answerer(pipeline.get_component("ranker")))
