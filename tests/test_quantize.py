@@ -246,3 +246,24 @@ def test_the_starter_int8_model_orders_real_passages_as_the_starter_does() -> No
     got = {d.id: d.score for d in int8.run(query=query, documents=docs)["documents"]}
     assert spearmanr([expected[d.id] for d in docs], [got[d.id] for d in docs])[0] > 0.97
     assert max(got, key=got.get) == max(expected, key=expected.get) == "sleep-memory"
+
+
+def test_the_logit_correction_maps_scores_inside_the_graph(tiny_cross_encoder: str) -> None:  # noqa: F811
+    import openvino as ov
+    from sentence_transformers import CrossEncoder
+
+    from haystack_rerank.components.rankers._inference import _converted
+    from haystack_rerank.quantize import _logits, _with_logit_correction
+
+    cross_encoder = CrossEncoder(tiny_cross_encoder, max_length=64)
+    features = dict(
+        cross_encoder.tokenizer(["a query", "a query"], ["one text", "another"], padding=True, return_tensors="np")
+    )
+    core = ov.Core()
+
+    def scores(model: object) -> np.ndarray:
+        return np.array(_logits(core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"}), features))
+
+    plain = scores(_converted(cross_encoder, cross_encoder.tokenizer))
+    corrected = scores(_with_logit_correction(_converted(cross_encoder, cross_encoder.tokenizer), 2.0, -0.5))
+    assert np.allclose(corrected, 2.0 * plain - 0.5, atol=1e-5)
