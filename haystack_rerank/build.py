@@ -125,11 +125,12 @@ def ranker(
     The shipped reranker configuration (pipelines, CLI, demo, `eval`, `sweep`); `cache=None` scores every pair.
     `options` (any `CrossEncoderRanker` parameter, e.g. `backend=`) replace the shipped values: benchmarks use it.
     """
+    backend, precision = shipped_inference(model)
     shipped: dict[str, Any] = {
         "max_length": config.RERANK_MAX_LENGTH,
         "meta_fields_to_embed": ["title"],
-        "backend": config.RERANK_BACKEND,
-        "precision": config.RERANK_PRECISION,
+        "backend": backend,
+        "precision": precision,
     }
     return CrossEncoderRanker(
         model=model,
@@ -139,6 +140,16 @@ def ranker(
         cache=MemoryRerankCache(max_entries=config.RERANK_CACHE_ENTRIES) if cache is _DEFAULT_CACHE else cache,
         **{**shipped, **options},
     )
+
+
+def shipped_inference(model: str) -> tuple[str, str]:
+    """OpenVINO int8 where the model folder holds a quantized model (the starter does), else torch bf16."""
+    from haystack_rerank.models import resolve_model
+    from haystack_rerank.quantize import int8_model_path
+
+    if int8_model_path(resolve_model(model)).is_file():
+        return config.RERANK_QUANTIZED_BACKEND, config.RERANK_QUANTIZED_PRECISION
+    return config.RERANK_BACKEND, config.RERANK_PRECISION
 
 
 def answerer(shared_ranker: CrossEncoderRanker) -> ExtractiveAnswerer:

@@ -19,18 +19,21 @@ from haystack_rerank.errors import ConfigurationError
 from haystack_rerank.models import DEFAULT_EMBEDDING_MODEL, embedding_dimension
 
 DEFAULT_DATA_DIR = ".haystack-rerank"
-# The shipped reranker configuration, chosen on SciFact dev with the starter model (BENCHMARKS.md): the final
-# score mixes the cross-encoder's probability and the min-max scaled fused score half and half; the model was
-# trained at 192 tokens; torch bf16 runs 2.0x plain fp32 `predict` with dev nDCG@10 unchanged. The starter's
-# static int8 model (OpenVINO, `haystack-rerank quantize`, calibrated on BM25-hard pseudo-query pairs) runs
-# 4.1x but loses 0.0074 dev nDCG@10 at the shipped depth and alpha (BENCHMARKS "Static int8"), over the 0.005
-# rule: opt in with backend/precision.
+# The shipped reranker configuration, chosen with the starter model (BENCHMARKS.md): the final score mixes the
+# cross-encoder's probability and the min-max scaled fused score half and half (alpha, chosen on dev in issue 6);
+# the model was trained at 192 tokens. A model folder holding a static int8 model (`haystack-rerank quantize`; the
+# starter ships one) runs it on OpenVINO: ~4.1x plain fp32 `predict`, nDCG@10 within 0.005 of float at 30
+# candidates on 150 train claims and on dev (BENCHMARKS "Static int8"). Other models run torch bf16 (2.0x fp32,
+# nDCG@10 unchanged).
 RERANK_ALPHA = 0.5
-# candidates the shipped pipelines, `run` and `ask` rerank (the sweep's middle ground: BENCHMARKS "Rerank depth")
-RERANK_DEPTH = 50
+# candidates the shipped pipelines, `run` and `ask` rerank, set by the latency budget: int8 at 30 serves a cold
+# query end to end in ~0.4 s on 2 cores (BENCHMARKS "Static int8"; the sweep's table for other budgets)
+RERANK_DEPTH = 30
 RERANK_MAX_LENGTH = 192
 RERANK_BACKEND = "torch"
 RERANK_PRECISION = "bfloat16"
+RERANK_QUANTIZED_BACKEND = "openvino"
+RERANK_QUANTIZED_PRECISION = "int8"
 RERANK_CACHE_ENTRIES = 100_000
 DEFAULT_INDEX = "haystack_rerank"
 LEXICAL_BACKENDS = ("opensearch", "memory")

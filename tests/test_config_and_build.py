@@ -191,3 +191,24 @@ def test_a_missing_extra_is_named_with_its_pip_command(monkeypatch, tiny_cross_e
     ranker = build.ranker(model=tiny_cross_encoder, top_k=3, backend="onnx", precision="float32", max_length=64)
     with pytest.raises(ConfigurationError, match=r"backend='onnx' needs onnxruntime.*haystack-rerank\[onnx\]"):
         ranker.warm_up()
+
+
+def test_the_shipped_ranker_runs_int8_where_the_model_folder_has_it(tiny_cross_encoder, tmp_path):
+    from haystack_rerank.models import STARTER_RERANK_MODEL
+    from haystack_rerank.quantize import int8_model_path
+
+    starter = build.ranker(model=STARTER_RERANK_MODEL, top_k=3)
+    assert (starter.backend, starter.precision) == ("openvino", "int8")
+    plain = build.ranker(model=tiny_cross_encoder, top_k=3)
+    assert (plain.backend, plain.precision) == ("torch", "bfloat16")
+    # a user's folder with a quantized model in it gets int8 too
+    folder = tmp_path / "mine"
+    shutil.copytree(tiny_cross_encoder, folder)
+    int8_model_path(folder).parent.mkdir(parents=True)
+    int8_model_path(folder).write_text("<net/>", encoding="utf-8")
+    mine = build.ranker(model=str(folder), top_k=3)
+    assert (mine.backend, mine.precision) == ("openvino", "int8")
+    assert pipelines.hybrid_rerank().to_dict()["components"]["ranker"]["init_parameters"]["precision"] == "int8"
+    assert pipelines.hybrid_rerank().to_dict()["components"]["retriever"]["init_parameters"]["top_k"] == (
+        config.RERANK_DEPTH
+    )
