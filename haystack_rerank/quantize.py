@@ -205,14 +205,8 @@ def _encode(tokenizer: Any, pairs: list[tuple[str, str]], max_length: int, names
 def _logit_fit(fp32: Any, int8: Any, batches: list[dict[str, Any]]) -> tuple[float, float]:
     """Least squares fp32 logit ~ scale * int8 logit + shift over the calibration pairs."""
     import numpy as np
-    import openvino as ov
 
-    core = ov.Core()
-    scores = []
-    for model in (int8, fp32):
-        compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-        scores.append([score for batch in batches for score in _logits(compiled, batch)])
-    scale, shift = np.polyfit(scores[0], scores[1], 1)
+    scale, shift = np.polyfit(_scores(int8, batches), _scores(fp32, batches), 1)
     return float(scale), float(shift)
 
 
@@ -233,15 +227,25 @@ def _with_logit_correction(model: Any, scale: float, shift: float) -> Any:
     return model
 
 
+def _compiled_f32(model: Any) -> Any:
+    """The model compiled for the CPU in full precision: how agreement with fp32 is measured."""
+    import openvino as ov
+
+    return ov.Core().compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+
+
+def _scores(model: Any, batches: list[dict[str, Any]]) -> list[float]:
+    compiled = _compiled_f32(model)
+    return [score for batch in batches for score in _logits(compiled, batch)]
+
+
 def _logits(compiled: Any, inputs: dict[str, Any]) -> list[float]:
     return [float(row[0]) for row in compiled(inputs)[0]]
 
 
 def _with_reference(fp32: Any, groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each query's encoded list with the fp32 logits the int8 order is compared against."""
-    import openvino as ov
-
-    compiled = ov.Core().compile_model(fp32, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    compiled = _compiled_f32(fp32)
     return [{"inputs": group, "reference": _logits(compiled, group)} for group in groups]
 
 
@@ -255,14 +259,9 @@ def _order_agreement(compiled: Any, items: Any) -> tuple[float, list[float]]:
 
 def _agreement(fp32: Any, int8: Any, batches: list[dict[str, Any]], group_sizes: list[int]) -> dict[str, float]:
     """Spearman of int8 vs fp32 logits over the held-out pairs, and how often both put the same passage first."""
-    import openvino as ov
     from scipy.stats import spearmanr
 
-    core = ov.Core()
-    scores = []
-    for model in (fp32, int8):
-        compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-        scores.append([score for batch in batches for score in _logits(compiled, batch)])
+    scores = [_scores(fp32, batches), _scores(int8, batches)]
     same_top, within, start = 0, [], 0
     for size in group_sizes:
         reference, quantized = scores[0][start : start + size], scores[1][start : start + size]
