@@ -17,7 +17,8 @@ Indexing throughput on a 3-node OpenSearch cluster and on one node, and query la
 the same run and between the same two embedding-only passes, write-only and indexing rows with the write path
 before issue 16 item 3 (`before`): OpenSearch refreshed after every bulk batch (`refresh="wait_for"`, no
 `bulk_load`) and embedded Qdrant syncing SQLite at every point (no write-ahead log); `--output-name` names the
-JSON file (default `cluster.json`). `--rounds N` repeats the indexing runs N times (with `--before`, old and new
+JSON file (default `cluster.json`). `--index-docs N` indexes N documents with the real model (SciFact's 5,183, then
+bench_scaling's synthetic passages); the embedding-only passes then embed a seeded sample of `--docs` of them. `--rounds N` repeats the indexing runs N times (with `--before`, old and new
 in alternating order), each round followed by an embedding-only pass; each indexing row is compared with the mean
 of the embedding-only passes just before and after it, and the rounds are averaged.
 
@@ -32,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -188,6 +190,12 @@ def main() -> None:
     parser.add_argument("--single-port", type=int, default=9260)
     parser.add_argument("--docs", type=int, default=5000)
     parser.add_argument("--write-docs", type=int, default=50_000)
+    parser.add_argument(
+        "--index-docs",
+        type=int,
+        help="index this many documents with the real model (SciFact, then synthetic passages); the embedding-only"
+        " passes then embed a seeded sample of --docs of them",
+    )
     parser.add_argument("--failover-queries", type=int, default=30)
     parser.add_argument("--skip", nargs="*", default=[], choices=["index", "write50k", "failover"])
     parser.add_argument("--output", type=Path, default=Path("docs/cluster"))
@@ -208,9 +216,12 @@ def main() -> None:
     targets = {name: target for name, target in targets.items() if name.replace(" ", "-") in args.targets}
     variants = [("before", True), ("", False)] if args.before else [("", False)]
     corpus = load_corpus(args.data / "corpus.jsonl")
-    docs = corpus[: args.docs]
+    docs = to_index = corpus[: args.docs]
+    if args.index_docs:  # the real model on SciFact plus synthetic passages; embedding only on a sample of them
+        to_index = corpus + synthetic_passages(corpus, args.index_docs - len(corpus), seed=16, pool=5_000)[0]
+        docs = random.Random(16).sample(to_index, args.docs)
     work = Path(tempfile.mkdtemp(prefix="bench-cluster-"))
-    results: dict = {"docs": len(docs)}
+    results: dict = {"docs": len(docs), "indexed_docs": len(to_index)}
     args.output.mkdir(parents=True, exist_ok=True)
 
     def save() -> None:
@@ -250,7 +261,7 @@ def main() -> None:
                 for label, before in variants if round_ % 2 == 0 else variants[::-1]:
                     index, folder = f"bench_index_{shards}", work / f"q{shards}"
                     key = f"{name}{' ' + label if label else ''}"
-                    rows[key] = timed_index(docs, embedder, hosts, index, shards, replicas, folder, before)
+                    rows[key] = timed_index(to_index, embedder, hosts, index, shards, replicas, folder, before)
                     rows[key]["load_avg"] = os.getloadavg()[0]
             _, rate = embed_only()
             passes.append(rate)

@@ -65,6 +65,8 @@ class Level:
     errors: list[str] = field(default_factory=list)
     hits: int = 0
     scored: int = 0
+    first_stage: list[float] = field(default_factory=list)  # the hybrid retriever's own seconds per query
+    model: list[float] = field(default_factory=list)  # the reranker's forward passes per query
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def record(self, started: float, output: dict[str, Any] | None, error: BaseException | None) -> None:
@@ -78,13 +80,15 @@ class Level:
             meta = output["ranker"]["meta"]
             self.hits += meta["cache_hits"]
             self.scored += meta["scored"]
+            self.model.append(meta["model_seconds"])
+            self.first_stage.append(output.get("retriever", {}).get("meta", {}).get("seconds", float("nan")))
 
     @property
     def qps(self) -> float:
         return len(self.latencies) / self.seconds if self.seconds else 0.0
 
-    def percentile(self, fraction: float) -> float:
-        ordered = sorted(self.latencies)
+    def percentile(self, fraction: float, seconds: list[float] | None = None) -> float:
+        ordered = sorted(self.latencies if seconds is None else seconds)
         if not ordered:
             return float("nan")
         return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))] * 1000
@@ -249,6 +253,16 @@ def print_table(args: argparse.Namespace, levels: list[Level], query_count: int,
             f"| {level.percentile(0.95):.0f} | {max(level.latencies, default=0) * 1000:.0f} | {len(level.errors)} "
             f"| {hit_rate:.1%} | {level.qps / base.qps:.2f} | {level.percentile(0.95) / base.percentile(0.95):.2f} |"
         )
+    print("\nWhere a query's time goes (per query, ms): the first stage (hybrid retriever) and the reranker's forwards")
+    print("| clients | first stage p50 / p95 | reranker forwards p50 / p95 | rest (end to end − both) p50 / p95 |")
+    print("|---|---|---|---|")
+    for level in levels:
+        rest = [t - f - m for t, f, m in zip(level.latencies, level.first_stage, level.model, strict=True)]
+        cells = [
+            f"{level.percentile(0.5, part):.0f} / {level.percentile(0.95, part):.0f}"
+            for part in (level.first_stage, level.model, rest)
+        ]
+        print(f"| {level.mode} x{level.clients} | {' | '.join(cells)} |")
     for level in levels:
         for error in sorted(set(level.errors))[:3]:
             print(f"{level.mode} x{level.clients}: {error}")
