@@ -37,6 +37,8 @@ def main() -> None:
     parser.add_argument("--train-queries", type=int, default=100)
     parser.add_argument("--backend", default="compiled")
     parser.add_argument("--precision", default="bfloat16")
+    parser.add_argument("--small-backend", help="the small model's backend (default: --backend)")
+    parser.add_argument("--small-precision", help="the small model's precision (default: --precision)")
     parser.add_argument("--alpha", type=float, default=0.5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--latency-queries", type=int, default=10)
@@ -52,11 +54,11 @@ def main() -> None:
     from haystack_rerank.components.rankers import CrossEncoderRanker
     from haystack_rerank.evaluation import cascade_sweep as cs
 
-    def ranker(model: str, cached: bool) -> CrossEncoderRanker:
+    def ranker(model: str, cached: bool, backend: str, precision: str) -> CrossEncoderRanker:
         made = build.ranker(
             model=model,
-            backend=args.backend,
-            precision=args.precision,
+            backend=backend,
+            precision=precision,
             alpha=args.alpha,
             threads=args.threads,
             top_k=100,
@@ -66,8 +68,9 @@ def main() -> None:
         return made
 
     corpus = {d.id: d for d in beir.load_corpus(args.dataset / "corpus.jsonl")}
-    full = (ranker(args.model, True), ranker(args.model, False))
-    small = (ranker(args.small_model, True), ranker(args.small_model, False))
+    full = tuple(ranker(args.model, cached, args.backend, args.precision) for cached in (True, False))
+    small_backend, small_precision = args.small_backend or args.backend, args.small_precision or args.precision
+    small = tuple(ranker(args.small_model, cached, small_backend, small_precision) for cached in (True, False))
     cascades = [(100, 10), (100, 20), (100, 30), (50, 20)]
     plain = [(50, 50), (100, 100), (50, 30), (100, 30)]  # the full model alone (first-stage order, gate on RRF)
     result: dict = {"args": {k: str(v) for k, v in vars(args).items()}}
