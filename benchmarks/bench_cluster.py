@@ -18,9 +18,15 @@ the same run and between the same two embedding-only passes, write-only and inde
 before issue 16 item 3 (`before`): OpenSearch refreshed after every bulk batch (`refresh="wait_for"`, no
 `bulk_load`) and embedded Qdrant syncing SQLite at every point (no write-ahead log); `--output-name` names the
 JSON file (default `cluster.json`). `--index-docs N` indexes N documents with the real model (SciFact's 5,183, then
-bench_scaling's synthetic passages); the embedding-only passes then embed a seeded sample of `--docs` of them. `--rounds N` repeats the indexing runs N times (with `--before`, old and new
-in alternating order), each round followed by an embedding-only pass; each indexing row is compared with the mean
-of the embedding-only passes just before and after it, and the rounds are averaged.
+bench_scaling's synthetic passages); the embedding-only passes then embed a seeded sample of `--docs` of them.
+`--rounds N` repeats the indexing runs N times (with `--before`, old and new in alternating order), each round
+followed by an embedding-only pass; each indexing row is compared with the mean of the embedding-only passes just
+before and after it, and the rounds are averaged.
+
+    # 50,000 documents with the real model, one node, then the cluster (~25 minutes each here)
+    OPENSEARCH_PORT=9260 bash scripts/opensearch.sh start
+    python benchmarks/bench_cluster.py --single-port 9260 --targets one-node --docs 5000 --index-docs 50000 \\
+        --skip write50k --output docs/cluster --output-name index_50k_one_node.json
 
     OPENSEARCH_CLUSTER_PORT=9250 bash scripts/opensearch-cluster.sh start
     OPENSEARCH_PORT=9260 bash scripts/opensearch.sh start

@@ -1,8 +1,9 @@
 """
-Load: the shipped hybrid + rerank pipeline (starter model, `pipelines.hybrid_rerank` defaults: rerank depth 50, bf16,
-alpha 0.5, one shared ranker and memory cache) driven by C concurrent clients for a fixed time each, as threads calling
-`Pipeline.run` and as asyncio tasks awaiting `Pipeline.run_async`. Prints one Markdown table: concurrency, queries/s,
-p50/p95/max latency, errors, cache hit rate, and the ratios to the single-client run of the same invocation.
+Load: the shipped hybrid + rerank pipeline (starter model, `pipelines.hybrid_rerank` defaults: rerank depth and
+backend from `config`, alpha 0.5, one shared ranker and memory cache) driven by C concurrent clients for a fixed time
+each, as threads calling `Pipeline.run` and as asyncio tasks awaiting `Pipeline.run_async`. Prints a Markdown table:
+concurrency, queries/s, p50/p95/max latency, errors, cache hit rate, and the ratios to the single-client run of the
+same invocation; then where a query's time goes (first stage, reranker forwards, the rest).
 
 Every client takes the next query of one shared stream (the queries in a seeded order, cycled); the cache is cleared
 before each level, so levels are comparable and a hit only comes from a query repeated within the level (`--hot-queries`
@@ -50,7 +51,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--reranker-model", help="cross-encoder (default: the shipped starter)")
     parser.add_argument("--backend", help="ranker backend (default: the shipped one)")
     parser.add_argument("--precision", help="ranker precision (default: the shipped one)")
-    parser.add_argument("--rerank-depth", type=int, help="candidates reranked (default: the shipped 50)")
+    parser.add_argument("--rerank-depth", type=int, help="candidates reranked (default: config.RERANK_DEPTH)")
+    parser.add_argument(
+        "--blas-spinning",
+        action="store_true",
+        help="as before blas_threads.py: embedded Qdrant searches with numpy's default BLAS threads",
+    )
     return parser.parse_args()
 
 
@@ -205,6 +211,12 @@ def main() -> None:
     queries = list(beir.load_queries(args.queries).values())
     if args.hot_queries:
         queries = random.Random(args.seed).sample(queries, args.hot_queries)
+    if args.blas_spinning:
+        from contextlib import nullcontext
+
+        from haystack_rerank.document_stores import qdrant
+
+        qdrant.single_blas_thread = nullcontext
     pipeline, clean_up, described = build_pipeline(args)
     try:
         pipeline.warm_up()

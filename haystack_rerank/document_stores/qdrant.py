@@ -8,7 +8,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import qdrant_client
@@ -20,6 +20,7 @@ from qdrant_client.http import models as rest
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 
 from haystack_rerank import config
+from haystack_rerank.blas_threads import single_blas_thread
 from haystack_rerank.config import without_credentials
 from haystack_rerank.document_stores._unavailable import clear_errors, forgets_on_failure
 from haystack_rerank.errors import ConfigurationError, MissingIndexError, ServiceUnavailableError
@@ -249,7 +250,9 @@ class QdrantStore(QdrantDocumentStore):
 
     @_reports_unavailable
     def _query_by_embedding(self, query_embedding: list[float], *args: Any, **kwargs: Any) -> list[Document]:
-        documents = QdrantDocumentStore._query_by_embedding(self, query_embedding, *args, **kwargs)
+        # embedded: numpy scores the query here; with one BLAS thread no thread is left spinning after it
+        with single_blas_thread() if self.path or self.location else nullcontext():
+            documents = QdrantDocumentStore._query_by_embedding(self, query_embedding, *args, **kwargs)
         if not documents and self.count_documents() == 0:  # no hit because there is nothing to search
             raise self._missing_index_error("is empty")
         return documents
