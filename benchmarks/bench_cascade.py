@@ -43,6 +43,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--latency-queries", type=int, default=10)
     parser.add_argument("--budget-ms", type=float, default=450.0)
+    parser.add_argument("--cascades", default="100:10,100:20,100:30,50:20,50:15,30:15", help="N:M, small then full")
+    parser.add_argument("--plain", default="50:50,100:100,50:30,100:30,30:30", help="N:M, the full model alone")
     parser.add_argument("--gates", default="0.1,0.2,0.3,0.5", help="gate margins tried (chosen on train)")
     parser.add_argument("--max-dev-queries", type=int, default=None, help="only the first N dev queries (smoke run)")
     parser.add_argument("--output", type=Path, default=Path("runs/bench_cascade.json"))
@@ -71,8 +73,12 @@ def main() -> None:
     full = tuple(ranker(args.model, cached, args.backend, args.precision) for cached in (True, False))
     small_backend, small_precision = args.small_backend or args.backend, args.small_precision or args.precision
     small = tuple(ranker(args.small_model, cached, small_backend, small_precision) for cached in (True, False))
-    cascades = [(100, 10), (100, 20), (100, 30), (50, 20)]
-    plain = [(50, 50), (100, 100), (50, 30), (100, 30)]  # the full model alone (first-stage order, gate on RRF)
+
+    def pairs(text: str) -> list[tuple[int, int]]:
+        return [(int(n), int(m)) for n, m in (item.split(":") for item in text.split(","))]
+
+    cascades = pairs(args.cascades)
+    plain = pairs(args.plain)  # the full model alone (first-stage order, gate on RRF)
     result: dict = {"args": {k: str(v) for k, v in vars(args).items()}}
     gates = [float(g) for g in args.gates.split(",")]
     splits = (("train", args.train_run, args.train_queries), ("dev", args.dev_run, args.max_dev_queries))
