@@ -100,6 +100,32 @@ def test_config_errors_name_the_field():
         AdaptConfig(corpus="c", output_dir="o", teacher_alpha=2.0)
     with pytest.raises(ConfigurationError, match="bi_encoder_ways"):
         AdaptConfig(corpus="c", output_dir="o", list_size=4, bi_encoder_ways=6)
+    with pytest.raises(ConfigurationError, match="cross_encoder_learning_rate"):
+        AdaptConfig(corpus="c", output_dir="o", cross_encoder_learning_rate=3.0)
+
+
+def test_a_truncated_student_gets_its_own_learning_rate_unless_one_is_given():
+    assert AdaptConfig(corpus="c", output_dir="o").cross_encoder_lr == 2e-5
+    assert AdaptConfig(corpus="c", output_dir="o", student_layers=3).cross_encoder_lr == 2e-4
+    given = AdaptConfig(corpus="c", output_dir="o", student_layers=3, cross_encoder_learning_rate=1e-4)
+    assert given.cross_encoder_lr == 1e-4
+
+
+def test_a_truncated_student_keeps_its_first_layers_and_trains_without_dropout(tiny_cross_encoder):  # noqa: F811
+    import torch
+
+    from haystack_rerank.adapt.students import load_cross_encoder
+
+    full = load_cross_encoder(tiny_cross_encoder, max_length=32)
+    small = load_cross_encoder(tiny_cross_encoder, max_length=32, layers=1)
+    full_encoder = getattr(full.model, full.model.base_model_prefix).encoder
+    small_encoder = getattr(small.model, small.model.base_model_prefix).encoder
+    assert len(full_encoder.layer) > 1 and len(small_encoder.layer) == small.model.config.num_hidden_layers == 1
+    assert torch.equal(small_encoder.layer[0].output.dense.weight, full_encoder.layer[0].output.dense.weight)
+    dropouts = [m.p for m in small.model.modules() if isinstance(m, torch.nn.Dropout)]
+    assert dropouts and set(dropouts) == {0.0}
+    assert small.model.config.hidden_dropout_prob == 0.0
+    assert any(m.p > 0 for m in full.model.modules() if isinstance(m, torch.nn.Dropout))  # the full one keeps it
 
 
 def _config(tmp_path: Path, corpus_file: Path, teacher: str, **overrides) -> AdaptConfig:

@@ -45,13 +45,18 @@ def adapt_command(  # noqa: PLR0913 - one option per knob, as on the command lin
         _DEFAULTS.students
     ),
     student_layers: Annotated[
-        int | None, typer.Option(min=1, help="Keep only the first N layers of the cross-encoder student.")
+        int | None,
+        typer.Option(min=1, help="Keep the first N layers of the cross-encoder student (a cascade's small model)."),
     ] = None,
     depth: Annotated[int, typer.Option(min=2, help="Hybrid candidates per query scored by the teacher.")] = (
         _DEFAULTS.depth
     ),
     cross_encoder_steps: Annotated[int, typer.Option(min=1)] = _DEFAULTS.cross_encoder_steps,
     bi_encoder_steps: Annotated[int, typer.Option(min=1)] = _DEFAULTS.bi_encoder_steps,
+    cross_encoder_learning_rate: Annotated[
+        float | None,
+        typer.Option(help="Cross-encoder student's learning rate (default 2e-5; 2e-4 with --student-layers)."),
+    ] = None,
     eval_depth: Annotated[int, typer.Option(min=1, help="Candidates reranked in the before/after report.")] = (
         _DEFAULTS.eval_depth
     ),
@@ -82,6 +87,7 @@ def adapt_command(  # noqa: PLR0913 - one option per knob, as on the command lin
         depth=depth,
         cross_encoder_steps=cross_encoder_steps,
         bi_encoder_steps=bi_encoder_steps,
+        cross_encoder_learning_rate=cross_encoder_learning_rate,
         eval_depth=eval_depth,
         seed=seed,
         threads=threads or None,

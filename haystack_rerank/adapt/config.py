@@ -42,7 +42,9 @@ class AdaptConfig:
     student_layers: int | None = None  # keep only the first n layers of the cross-encoder student (cascade)
     cross_encoder_steps: int = 300
     cross_encoder_batch_size: int = 4
-    cross_encoder_learning_rate: float = 2e-5
+    # None: 2e-5 for the full student; 2e-4 for a truncated one (student_layers), which starts from a near-constant
+    # output and needs the larger steps to leave it (measured: see BENCHMARKS "Cascade and gating")
+    cross_encoder_learning_rate: float | None = None
     bi_encoder_steps: int = 300
     bi_encoder_batch_size: int = 16
     bi_encoder_learning_rate: float = 2e-5
@@ -87,10 +89,20 @@ class AdaptConfig:
         if self.teacher_alpha is not None and not 0.0 <= self.teacher_alpha <= 1.0:
             msg = f"adapt teacher_alpha got {self.teacher_alpha!r}; use a weight in [0, 1], or None for the CE alone."
             raise ConfigurationError(msg)
+        rate = self.cross_encoder_learning_rate
+        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 < rate < 1):
+            msg = f"adapt cross_encoder_learning_rate got {rate!r}; use a rate in (0, 1), e.g. 2e-5, or None."
+            raise ConfigurationError(msg)
         for name in ("temperature", "margin"):
             if getattr(self, name) < 0 or (name == "temperature" and self.temperature == 0):
                 msg = f"adapt {name} got {getattr(self, name)!r}; it must be > 0 (temperature) or >= 0 (margin)."
                 raise ConfigurationError(msg)
+
+    @property
+    def cross_encoder_lr(self) -> float:
+        if self.cross_encoder_learning_rate is not None:
+            return self.cross_encoder_learning_rate
+        return 2e-4 if self.student_layers else 2e-5
 
     def as_dict(self) -> dict:
         return {f.name: getattr(self, f.name) for f in fields(self)}

@@ -206,7 +206,7 @@ def _train_cross_encoder(
         make,
         steps=config.cross_encoder_steps,
         batch_size=config.cross_encoder_batch_size,
-        learning_rate=config.cross_encoder_learning_rate,
+        learning_rate=config.cross_encoder_lr,
         on_trained=record_queries,
     )
 
