@@ -35,6 +35,9 @@ def main() -> None:
     parser.add_argument("--dev-run", type=Path, required=True, help="TREC run of hybrid on dev (top 100)")
     parser.add_argument("--train-run", type=Path, required=True, help="TREC run of hybrid on a train slice")
     parser.add_argument("--train-queries", type=int, default=100)
+    parser.add_argument(
+        "--train-dataset", type=Path, help="BEIR folder of --train-run (default: --dataset); e.g. SciFact for CISI"
+    )
     parser.add_argument("--backend", default="compiled")
     parser.add_argument("--precision", default="bfloat16")
     parser.add_argument("--small-backend", help="the small model's backend (default: --backend)")
@@ -69,7 +72,9 @@ def main() -> None:
         made.warm_up()
         return made
 
-    corpus = {d.id: d for d in beir.load_corpus(args.dataset / "corpus.jsonl")}
+    train_dataset = args.train_dataset or args.dataset
+    datasets = {args.dataset, train_dataset}
+    corpora = {path: {d.id: d for d in beir.load_corpus(path / "corpus.jsonl")} for path in datasets}
     full = tuple(ranker(args.model, cached, args.backend, args.precision) for cached in (True, False))
     small_backend, small_precision = args.small_backend or args.backend, args.small_precision or args.precision
     small = tuple(ranker(args.small_model, cached, small_backend, small_precision) for cached in (True, False))
@@ -81,10 +86,14 @@ def main() -> None:
     plain = pairs(args.plain)  # the full model alone (first-stage order, gate on RRF)
     result: dict = {"args": {k: str(v) for k, v in vars(args).items()}}
     gates = [float(g) for g in args.gates.split(",")]
-    splits = (("train", args.train_run, args.train_queries), ("dev", args.dev_run, args.max_dev_queries))
-    for split, run_path, limit in splits:
-        queries = beir.load_queries(args.dataset / f"queries_{split}.jsonl")
-        qrels = beir.load_qrels(args.dataset / "qrels" / f"{split}.tsv")
+    splits = (
+        ("train", train_dataset, args.train_run, args.train_queries),
+        ("dev", args.dataset, args.dev_run, args.max_dev_queries),
+    )
+    for split, dataset, run_path, limit in splits:
+        corpus = corpora[dataset]
+        queries = beir.load_queries(dataset / f"queries_{split}.jsonl")
+        qrels = beir.load_qrels(dataset / "qrels" / f"{split}.tsv")
         run = beir.read_trec_run(run_path)
         chosen = [qid for qid in queries if qid in run and qid in qrels][:limit]
         queries = {qid: queries[qid] for qid in chosen}
