@@ -173,11 +173,15 @@ def test_adapt_end_to_end_then_rerun_is_free(tmp_path, tiny_cross_encoder):  # n
     out = Path(config.output_dir)
     ce, bi = summary["students"]["cross-encoder"], summary["students"]["bi-encoder"]
     assert ce["steps"] == 2 and bi["steps"] == 2
+    assert (
+        ce["learning_rate"] == config.cross_encoder_lr == 2e-5
+        and bi["learning_rate"] == config.bi_encoder_learning_rate
+    )
     CrossEncoder(str(out / "cross-encoder"))  # the folders load as what they claim to be
     assert SentenceTransformer(str(out / "bi-encoder")).get_sentence_embedding_dimension() == 384
     assert bi["collection"].startswith("adapt-bi-") and bi["collection"] != "adapt"
     card = (out / "cross-encoder" / "README.md").read_text()
-    for fact in ("Pseudo-queries", "Teacher", "Steps: 2", "held out", "Before / after"):
+    for fact in ("Pseudo-queries", "Teacher", "Steps: 2", "learning rate 2e-05", "held out", "Before / after"):
         assert fact in card
     held_out = summary["evaluation"]["held-out pseudo-queries"]["rows"]
     assert {"hybrid", "teacher@5", "student-ce@5", "hybrid-student-bi"} <= set(held_out)

@@ -50,8 +50,9 @@ Use: `{use}`.
 
 - Started from: `{base}`{f" (first {config.student_layers} layers)" if config.student_layers else ""}.
 - Loss: {loss}; temperature {config.temperature}.
-- Steps: {student["steps"]}, batch {batch}, training rows {student["rows"]}, {student["seconds"] / 60:.1f} minutes
-  on CPU; loss {_num(student["first_loss"])} (first step) -> {_num(student["last_loss"])} (last).
+- Steps: {student["steps"]}, batch {batch}, learning rate {student.get("learning_rate", "?")}, training rows
+  {student["rows"]}, {student["seconds"] / 60:.1f} minutes on CPU; loss {_num(student["first_loss"])} (first step)
+  -> {_num(student["last_loss"])} (last).
 - Weights fingerprint: `{student["weights"]}`.
 
 {_data_section(config, summary)}

@@ -268,7 +268,7 @@ def _train_student(  # noqa: PLR0913 - one student's knobs
     )
     if on_trained is not None:
         on_trained(folder)
-    result = {**asdict(run), "folder": str(folder), "weights": fingerprint(folder)}
+    result = {**asdict(run), "learning_rate": learning_rate, "folder": str(folder), "weights": fingerprint(folder)}
     _write_json(log, result)
     return result
 
