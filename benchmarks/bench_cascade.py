@@ -79,13 +79,9 @@ def main() -> None:
     small_backend, small_precision = args.small_backend or args.backend, args.small_precision or args.precision
     small = tuple(ranker(args.small_model, cached, small_backend, small_precision) for cached in (True, False))
 
-    def pairs(text: str) -> list[tuple[int, int]]:
-        return [(int(n), int(m)) for n, m in (item.split(":") for item in text.split(","))]
-
-    cascades = pairs(args.cascades)
-    plain = pairs(args.plain)  # the full model alone (first-stage order, gate on RRF)
+    cascades, gates = cs.parse_settings(args.cascades, args.gates)
+    plain, _ = cs.parse_settings(args.plain)  # the full model alone (first-stage order, gate on RRF)
     result: dict = {"args": {k: str(v) for k, v in vars(args).items()}}
-    gates = [float(g) for g in args.gates.split(",")]
     splits = (
         ("train", train_dataset, args.train_run, args.train_queries),
         ("dev", args.dataset, args.dev_run, args.max_dev_queries),

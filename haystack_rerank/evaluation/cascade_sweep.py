@@ -15,12 +15,26 @@ from typing import Any
 from haystack import Document
 
 from haystack_rerank.components.rankers import CascadeRanker, CrossEncoderRanker
+from haystack_rerank.errors import ConfigurationError
 from haystack_rerank.evaluation.latency import summarize_latencies
 from haystack_rerank.evaluation.metrics import evaluate_run
 from haystack_rerank.evaluation.rerank import rerank_with_backfill
 
 DEFAULT_CASCADES = ((100, 10), (100, 20), (100, 30), (50, 10), (50, 20))
 DEFAULT_GATE_MARGINS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6)
+
+
+def parse_settings(cascades: str, gates: str = "") -> tuple[list[tuple[int, int]], list[float]]:
+    """`"100:20,50:10"` and `"0.2,0.4"` as (N, M) pairs and gate margins; a clear error for anything else."""
+    try:
+        settings = [tuple(int(part) for part in item.split(":")) for item in cascades.split(",")]
+        margins = [float(g) for g in gates.split(",")] if gates.strip() else []
+    except ValueError as err:
+        msg = f"--cascades {cascades!r} / --gates {gates!r}: use e.g. --cascades 100:20,50:10 --gates 0.2,0.4"
+        raise ConfigurationError(msg) from err
+    if any(len(pair) != 2 or not 1 <= pair[1] <= pair[0] for pair in settings):
+        raise ConfigurationError(f"--cascades got {cascades!r}: each item is N:M with 1 <= M <= N, e.g. 100:20.")
+    return settings, margins
 
 
 def cascade_row(

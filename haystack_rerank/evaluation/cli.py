@@ -146,19 +146,11 @@ def _cascade_rows(
     """The `cascade_rows` hook of `sweep` for --cascades/--small-model/--gates (None without --cascades)."""
     from haystack_rerank import build
     from haystack_rerank.cache import MemoryRerankCache
-    from haystack_rerank.errors import ConfigurationError
     from haystack_rerank.evaluation import cascade_sweep
 
     if not cascades.strip():
         return None
-    try:
-        settings = [tuple(int(part) for part in item.split(":")) for item in cascades.split(",")]
-        margins = [float(g) for g in gates.split(",")] if gates.strip() else []
-    except ValueError as err:
-        msg = f"--cascades {cascades!r} / --gates {gates!r}: use e.g. --cascades 100:20,50:10 --gates 0.2,0.4"
-        raise ConfigurationError(msg) from err
-    if any(len(pair) != 2 or not 1 <= pair[1] <= pair[0] for pair in settings):
-        raise ConfigurationError(f"--cascades got {cascades!r}: each item is N:M with 1 <= M <= N, e.g. 100:20.")
+    settings, margins = cascade_sweep.parse_settings(cascades, gates)
     small = None
     if small_model:  # a cached ranker for quality, an uncached one for latency, as for the full model
         cached = MemoryRerankCache(max_entries=1_000_000)
