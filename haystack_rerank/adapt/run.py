@@ -213,11 +213,9 @@ def _train_cross_encoder(
 
 def _train_bi_encoder(config: AdaptConfig, lists: list[dict[str, Any]], out: Path) -> dict[str, Any]:
     def make() -> tuple[Any, list[dict[str, Any]], Any]:
-        from sentence_transformers.sentence_transformer.losses import DistillKLDivLoss
-
         model = students.load_bi_encoder(config.embedding_model, max_seq_length=min(256, config.max_length))
         # cosine / 0.05 against teacher score / temperature: both spread over a few logits, like MNRL's scale 20
-        loss = DistillKLDivLoss(model, student_temperature=0.05, teacher_temperature=config.temperature)
+        loss = students.teacher_kl_loss(model, student_temperature=0.05, teacher_temperature=config.temperature)
         return model, students.bi_encoder_rows(lists, config.bi_encoder_ways, config.seed), loss
 
     return _train_student(
