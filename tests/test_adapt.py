@@ -221,7 +221,16 @@ def test_adapt_end_to_end_then_rerun_is_free(tmp_path, tiny_cross_encoder):  # n
     for fact in ("Pseudo-queries", "Teacher", "Steps: 2", "learning rate 2e-05", "held out", "Before / after"):
         assert fact in card
     held_out = summary["evaluation"]["held-out pseudo-queries"]["rows"]
-    assert {"hybrid", "teacher@5", "student-ce@5", "hybrid-student-bi"} <= set(held_out)
+    assert {
+        "hybrid",
+        "dense",
+        "teacher@5",
+        "student-ce@5",
+        "hybrid-student-bi",
+        "dense-student-bi",
+        "teacher@5 on hybrid-student-bi",
+        "student-ce+fs@5 on hybrid-student-bi",
+    } <= set(held_out)
     assert "vs_hybrid" in held_out["student-ce@5"] and "improved" in held_out["student-ce@5"]["vs_hybrid"]
     pipeline_text = (out / "pipelines" / "hybrid_rerank.yaml").read_text()
     assert str(out / "cross-encoder") in pipeline_text and bi["collection"] in pipeline_text

@@ -2,9 +2,10 @@
 Before and after, on queries no student was trained on: held-out pseudo-queries (label-free: the passage a
 query was written from is its one relevant document) and, when given, a judged evaluation split.
 
-Rows: the first stage before (`hybrid`), the teacher reranking it (`teacher@N`), the cross-encoder student
-alone and in the teacher's ensemble (`student-ce@N`, `student-ce+fs@N`), the first stage with the student
-bi-encoder (`hybrid-student-bi`), and both students together. Each row gets ranx metrics and a paired test
+Rows: the first stage before (`hybrid`, and its dense leg alone, `dense`), the teacher reranking it
+(`teacher@N`), the cross-encoder student alone and in the teacher's ensemble (`student-ce@N`, `student-ce+fs@N`),
+the first stage with the student bi-encoder (`hybrid-student-bi`, its dense leg alone `dense-student-bi`), the
+teacher and the cross-encoder students on that first stage. Each row gets ranx metrics and a paired test
 against `hybrid` and against the teacher, with the counts of queries better and worse.
 """
 
@@ -73,9 +74,9 @@ def _runs(queries: dict, first_stages: dict, teacher: Any, students: dict, confi
         for stage, retriever in first_stages.items():
             fused = retriever.run(query=text, top_k=FIRST_STAGE_TOP_K)["documents"]
             record(stage, qid, fused)
-            if stage == "hybrid":
-                record(f"teacher@{depth}", qid, rerank_with_backfill(text, fused, teacher, depth))
+            record(stage.replace("hybrid", "dense"), qid, retriever.retrieve_dense(text, top_k=FIRST_STAGE_TOP_K))
             suffix = "" if stage == "hybrid" else " on hybrid-student-bi"
+            record(f"teacher@{depth}{suffix}", qid, rerank_with_backfill(text, fused, teacher, depth))
             for row, ranker in students.items():
                 record(f"{row}@{depth}{suffix}", qid, rerank_with_backfill(text, fused, ranker, depth))
     return runs
