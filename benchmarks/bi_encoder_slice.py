@@ -1,0 +1,93 @@
+"""
+Choose the bi-encoder student's recipe on a slice of *train* (never dev): train it on an `adapt` run's teacher lists
+minus the slice's claims, then compare dense nDCG@10 / Recall@100 on the slice with the start model
+(BENCHMARKS "The bi-encoder student, fixed").
+
+    python benchmarks/bi_encoder_slice.py --lists OUT/work/teacher_lists.json --slice train_slice150.jsonl \
+        --dataset ../shared/data/scifact --steps 150 --output runs/bi-slice
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import torch
+
+from haystack_rerank.adapt import students, teacher
+from haystack_rerank.evaluation.metrics import evaluate_run, paired_test
+from haystack_rerank.models import DEFAULT_EMBEDDING_MODEL, resolve_model
+
+
+def dense_run(model_path: str, corpus: list[dict], queries: dict[str, str]) -> dict[str, dict[str, float]]:
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(model_path, device="cpu").to(torch.bfloat16)
+    texts = [f"{d.get('title') or ''}\n{d['text']}" for d in corpus]
+    passages = model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_tensor=True).float()
+    asked = model.encode(list(queries.values()), normalize_embeddings=True, convert_to_tensor=True).float()
+    top = torch.topk(asked @ passages.T, 100, dim=1)
+    return {
+        qid: {corpus[j]["_id"]: float(v) for v, j in zip(top.values[i].tolist(), top.indices[i].tolist(), strict=True)}
+        for i, qid in enumerate(queries)
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[1])
+    parser.add_argument("--lists", type=Path, required=True, help="an adapt run's work/teacher_lists.json")
+    parser.add_argument("--slice", type=Path, required=True, help="jsonl of train queries held out of training")
+    parser.add_argument("--dataset", type=Path, required=True, help="BEIR folder with qrels/train.tsv")
+    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--learning-rate", type=float, default=2e-5)
+    parser.add_argument("--output", type=Path, required=True)
+    args = parser.parse_args()
+
+    held = {json.loads(line)["_id"]: json.loads(line)["text"] for line in args.slice.open(encoding="utf-8")}
+    scored = [teacher.ScoredList.from_dict(item) for item in json.loads(args.lists.read_text(encoding="utf-8"))]
+    scored = [s for s in scored if not (s.query_id.startswith("train:") and s.query_id.split(":", 1)[1] in held)]
+    lists, _ = teacher.training_lists(scored, margin=0.05, max_positive_rank=5, list_size=8)
+    model = students.load_bi_encoder(DEFAULT_EMBEDDING_MODEL, max_seq_length=192)
+    loss = students.teacher_kl_loss(model, student_temperature=0.05, teacher_temperature=0.1)
+    run = students.train(
+        "bi-encoder",
+        model,
+        students.bi_encoder_rows(lists, 4, 42),
+        loss,
+        work_dir=args.output / "work",
+        output_dir=args.output / "model",
+        steps=args.steps,
+        batch_size=16,
+        learning_rate=args.learning_rate,
+        seed=42,
+    )
+    qrels: dict[str, dict[str, int]] = {}
+    for line in (args.dataset / "qrels" / "train.tsv").read_text(encoding="utf-8").splitlines()[1:]:
+        qid, doc_id, score = line.split("\t")[:3]
+        if qid in held:
+            qrels.setdefault(qid, {})[doc_id] = int(score)
+    queries = {qid: text for qid, text in held.items() if qid in qrels}
+    corpus = [json.loads(line) for line in (args.dataset / "corpus.jsonl").open(encoding="utf-8")]
+    before = dense_run(resolve_model(DEFAULT_EMBEDDING_MODEL), corpus, queries)
+    after = dense_run(str(args.output / "model"), corpus, queries)
+    print(
+        json.dumps(
+            {
+                "training": {
+                    "lists": len(lists),
+                    "steps": run.steps,
+                    "first_loss": run.first_loss,
+                    "last_loss": run.last_loss,
+                },
+                "before": evaluate_run(qrels, before),
+                "after": evaluate_run(qrels, after),
+                "after_vs_before": paired_test(qrels, before, after),
+            },
+            indent=1,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
