@@ -15,21 +15,26 @@ from pathlib import Path
 
 import torch
 
-from haystack_rerank.adapt import students, teacher
+from haystack_rerank.adapt import AdaptConfig, students, teacher
+from haystack_rerank.adapt.run import load_corpus
+from haystack_rerank.beir import load_qrels
 from haystack_rerank.evaluation.metrics import evaluate_run, paired_test
 from haystack_rerank.models import DEFAULT_EMBEDDING_MODEL, resolve_model
 
 
-def dense_run(model_path: str, corpus: list[dict], queries: dict[str, str]) -> dict[str, dict[str, float]]:
+def dense_run(
+    model_path: str, corpus: dict[str, tuple[str, str]], queries: dict[str, str]
+) -> dict[str, dict[str, float]]:
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(model_path, device="cpu").to(torch.bfloat16)
-    texts = [f"{d.get('title') or ''}\n{d['text']}" for d in corpus]
+    ids = list(corpus)
+    texts = [f"{title}\n{text}" for title, text in corpus.values()]
     passages = model.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_tensor=True).float()
     asked = model.encode(list(queries.values()), normalize_embeddings=True, convert_to_tensor=True).float()
     top = torch.topk(asked @ passages.T, 100, dim=1)
     return {
-        qid: {corpus[j]["_id"]: float(v) for v, j in zip(top.values[i].tolist(), top.indices[i].tolist(), strict=True)}
+        qid: {ids[j]: float(v) for v, j in zip(top.values[i].tolist(), top.indices[i].tolist(), strict=True)}
         for i, qid in enumerate(queries)
     }
 
@@ -39,36 +44,35 @@ def main() -> None:
     parser.add_argument("--lists", type=Path, required=True, help="an adapt run's work/teacher_lists.json")
     parser.add_argument("--slice", type=Path, required=True, help="jsonl of train queries held out of training")
     parser.add_argument("--dataset", type=Path, required=True, help="BEIR folder with qrels/train.tsv")
-    parser.add_argument("--steps", type=int, default=150)
-    parser.add_argument("--learning-rate", type=float, default=2e-5)
+    parser.add_argument("--steps", type=int, default=AdaptConfig.bi_encoder_steps)
+    parser.add_argument("--learning-rate", type=float, help="default: adapt's")
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args()
 
     held = {json.loads(line)["_id"]: json.loads(line)["text"] for line in args.slice.open(encoding="utf-8")}
     scored = [teacher.ScoredList.from_dict(item) for item in json.loads(args.lists.read_text(encoding="utf-8"))]
     scored = [s for s in scored if not (s.query_id.startswith("train:") and s.query_id.split(":", 1)[1] in held)]
-    lists, _ = teacher.training_lists(scored, margin=0.05, max_positive_rank=5, list_size=8)
-    model = students.load_bi_encoder(DEFAULT_EMBEDDING_MODEL, max_seq_length=192)
-    loss = students.teacher_kl_loss(model, student_temperature=0.05, teacher_temperature=0.1)
+    knobs = AdaptConfig(corpus="", output_dir="")  # adapt's defaults
+    lists, _ = teacher.training_lists(
+        scored, margin=knobs.margin, max_positive_rank=knobs.max_positive_rank, list_size=knobs.list_size
+    )
+    model = students.load_bi_encoder(DEFAULT_EMBEDDING_MODEL, max_seq_length=knobs.max_length)
+    loss = students.teacher_kl_loss(model, student_temperature=0.05, teacher_temperature=knobs.temperature)
     run = students.train(
         "bi-encoder",
         model,
-        students.bi_encoder_rows(lists, 4, 42),
+        students.bi_encoder_rows(lists, knobs.bi_encoder_ways, knobs.seed),
         loss,
         work_dir=args.output / "work",
         output_dir=args.output / "model",
         steps=args.steps,
-        batch_size=16,
-        learning_rate=args.learning_rate,
-        seed=42,
+        batch_size=knobs.bi_encoder_batch_size,
+        learning_rate=args.learning_rate or knobs.bi_encoder_learning_rate,
+        seed=knobs.seed,
     )
-    qrels: dict[str, dict[str, int]] = {}
-    for line in (args.dataset / "qrels" / "train.tsv").read_text(encoding="utf-8").splitlines()[1:]:
-        qid, doc_id, score = line.split("\t")[:3]
-        if qid in held:
-            qrels.setdefault(qid, {})[doc_id] = int(score)
+    qrels = {qid: judged for qid, judged in load_qrels(args.dataset / "qrels" / "train.tsv").items() if qid in held}
     queries = {qid: text for qid, text in held.items() if qid in qrels}
-    corpus = [json.loads(line) for line in (args.dataset / "corpus.jsonl").open(encoding="utf-8")]
+    corpus = load_corpus(str(args.dataset / "corpus.jsonl"))
     before = dense_run(resolve_model(DEFAULT_EMBEDDING_MODEL), corpus, queries)
     after = dense_run(str(args.output / "model"), corpus, queries)
     print(
