@@ -46,6 +46,7 @@ def main() -> None:
     parser.add_argument("--dataset", type=Path, required=True, help="BEIR folder with qrels/train.tsv")
     parser.add_argument("--steps", type=int, default=AdaptConfig.bi_encoder_steps)
     parser.add_argument("--learning-rate", type=float, help="default: adapt's")
+    parser.add_argument("--in-batch-weight", type=float, help="default: adapt's bi_encoder_in_batch_weight")
     parser.add_argument("--output", type=Path, required=True)
     args = parser.parse_args()
 
@@ -53,11 +54,17 @@ def main() -> None:
     scored = [teacher.ScoredList.from_dict(item) for item in json.loads(args.lists.read_text(encoding="utf-8"))]
     scored = [s for s in scored if not (s.query_id.startswith("train:") and s.query_id.split(":", 1)[1] in held)]
     knobs = AdaptConfig(corpus="", output_dir="")  # adapt's defaults
+    in_batch_weight = knobs.bi_encoder_in_batch_weight if args.in_batch_weight is None else args.in_batch_weight
     lists, _ = teacher.training_lists(
         scored, margin=knobs.margin, max_positive_rank=knobs.max_positive_rank, list_size=knobs.list_size
     )
     model = students.load_bi_encoder(DEFAULT_EMBEDDING_MODEL, max_seq_length=knobs.max_length)
-    loss = students.teacher_kl_loss(model, student_temperature=0.05, teacher_temperature=knobs.temperature)
+    loss = students.teacher_kl_loss(
+        model,
+        student_temperature=knobs.bi_encoder_temperature,
+        teacher_temperature=knobs.temperature,
+        in_batch_weight=in_batch_weight,
+    )
     run = students.train(
         "bi-encoder",
         model,
@@ -81,6 +88,7 @@ def main() -> None:
                 "training": {
                     "lists": len(lists),
                     "steps": run.steps,
+                    "in_batch_weight": in_batch_weight,
                     "first_loss": run.first_loss,
                     "last_loss": run.last_loss,
                 },

@@ -165,6 +165,28 @@ def test_the_bi_encoder_student_learns_the_teachers_order(tmp_path):
     assert (tmp_path / "student" / "modules.json").is_file()
 
 
+def test_in_batch_negatives_add_mnrl_on_the_same_embeddings():
+    """KL + w * MNRL over one batch's embeddings: every query also against the other rows' passages."""
+    import torch
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    from haystack_rerank.adapt import students
+    from haystack_rerank.models import DEFAULT_EMBEDDING_MODEL
+
+    model = students.load_bi_encoder(DEFAULT_EMBEDDING_MODEL, max_seq_length=32)
+    generator = torch.Generator().manual_seed(0)
+    embeddings = [torch.nn.functional.normalize(torch.randn(4, 8, generator=generator), dim=1) for _ in range(4)]
+    labels = torch.tensor([[0.9, 0.2, 0.1]] * 4)
+    kl = students.teacher_kl_loss(model, student_temperature=0.05, teacher_temperature=0.1)
+    mixed = students.teacher_kl_loss(model, student_temperature=0.05, teacher_temperature=0.1, in_batch_weight=0.5)
+    in_batch = MultipleNegativesRankingLoss(model).compute_loss_from_embeddings(embeddings, labels)
+    assert in_batch > 0.1
+    combined = mixed.compute_loss_from_embeddings(embeddings, labels)
+    assert torch.allclose(combined, kl.compute_loss_from_embeddings(embeddings, labels) + 0.5 * in_batch)
+    with pytest.raises(ConfigurationError, match="bi_encoder_in_batch_weight"):
+        AdaptConfig(corpus="c", output_dir="o", bi_encoder_in_batch_weight=-1.0)
+
+
 def _config(tmp_path: Path, corpus_file: Path, teacher: str, **overrides) -> AdaptConfig:
     options = {
         "corpus": str(corpus_file),

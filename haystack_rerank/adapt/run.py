@@ -125,25 +125,17 @@ def adapt(config: AdaptConfig, stores: Any) -> dict[str, Any]:
     ] + labelled
 
     stores.ensure_indexed(corpus)
-    retriever = stores.retriever(config.embedding_model, stores.collection)
-    teacher_ranker = stores.ranker(config.teacher_model, alpha=config.teacher_alpha, disk_cache=work / "teacher-cache")
-    scored = [
-        teacher.ScoredList.from_dict(item)
-        for item in _cached(
-            work / "teacher_lists.json",
-            lambda: [
-                s.to_dict()
-                for s in teacher.score_candidates(
-                    training,
-                    corpus,
-                    retriever=retriever,
-                    ranker=teacher_ranker,
-                    depth=config.depth,
-                    progress_bar=config.progress_bar,
-                )
-            ],
+
+    def score() -> list[dict[str, Any]]:
+        # the teacher is loaded only when its lists are not cached, and freed before the students train
+        retriever = stores.retriever(config.embedding_model, stores.collection)
+        ranker = stores.ranker(config.teacher_model, alpha=config.teacher_alpha, disk_cache=work / "teacher-cache")
+        scored = teacher.score_candidates(
+            training, corpus, retriever=retriever, ranker=ranker, depth=config.depth, progress_bar=config.progress_bar
         )
-    ]
+        return [s.to_dict() for s in scored]
+
+    scored = [teacher.ScoredList.from_dict(item) for item in _cached(work / "teacher_lists.json", score)]
     lists, filtered = teacher.training_lists(
         scored, margin=config.margin, max_positive_rank=config.max_positive_rank, list_size=config.list_size
     )
@@ -214,8 +206,12 @@ def _train_cross_encoder(
 def _train_bi_encoder(config: AdaptConfig, lists: list[dict[str, Any]], out: Path) -> dict[str, Any]:
     def make() -> tuple[Any, list[dict[str, Any]], Any]:
         model = students.load_bi_encoder(config.embedding_model, max_seq_length=min(256, config.max_length))
-        # cosine / 0.05 against teacher score / temperature: both spread over a few logits, like MNRL's scale 20
-        loss = students.teacher_kl_loss(model, student_temperature=0.05, teacher_temperature=config.temperature)
+        loss = students.teacher_kl_loss(
+            model,
+            student_temperature=config.bi_encoder_temperature,
+            teacher_temperature=config.temperature,
+            in_batch_weight=config.bi_encoder_in_batch_weight,
+        )
         return model, students.bi_encoder_rows(lists, config.bi_encoder_ways, config.seed), loss
 
     return _train_student(
