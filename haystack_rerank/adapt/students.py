@@ -74,8 +74,8 @@ def teacher_kl_loss(
     scale 20: measured, first-step gradient norm 0.024 with it, 5.9 without, and a loss that did not move.
 
     `in_batch_weight` > 0 adds `MultipleNegativesRankingLoss` on the same embeddings: each query against every
-    passage of the batch, so the student also keeps its positives above passages the teacher never scored (the
-    KL rows alone see only a few hard negatives each and cost Recall@100).
+    passage of the batch, not only the row's few hard negatives. Measured on SciFact: a sharper student (dense dev
+    nDCG@10 +0.018 over KL alone), Recall@100 about the same (BENCHMARKS "In-batch negatives ...").
     """
     from sentence_transformers.sentence_transformer.losses import DistillKLDivLoss, MultipleNegativesRankingLoss
 
