@@ -54,7 +54,13 @@ def indexing() -> Pipeline:
 
 
 def _retriever(
-    *, top_k: int, depth: int, on_leg_failure: str, embedding_model: str | None = None, collection: str | None = None
+    *,
+    top_k: int,
+    depth: int,
+    on_leg_failure: str,
+    embedding_model: str | None = None,
+    collection: str | None = None,
+    weights: dict[str, float] | None = None,
 ) -> HybridRetriever:
     return build.hybrid_retriever(
         embedding_model=embedding_model,
@@ -63,6 +69,7 @@ def _retriever(
         lexical_top_k=depth,
         dense_top_k=depth,
         on_leg_failure=on_leg_failure,
+        weights=weights,
     )
 
 
@@ -84,6 +91,7 @@ def hybrid_rerank(
     retriever: HybridRetriever | None = None,
     embedding_model: str | None = None,
     collection: str | None = None,
+    weights: dict[str, float] | None = None,
     reranker_options: dict[str, Any] | None = None,
 ) -> Pipeline:
     """
@@ -94,7 +102,8 @@ def hybrid_rerank(
 
     Pass `retriever` to use other stores (e.g. the embedded ones of the demo) in the same pipeline shape;
     `embedding_model` and `collection` write that model and Qdrant collection into the file (else
-    `HAYSTACK_RERANK_EMBEDDING_MODEL` and `QDRANT_COLLECTION` are read at load time).
+    `HAYSTACK_RERANK_EMBEDDING_MODEL` and `QDRANT_COLLECTION` are read at load time); `weights` are the RRF
+    weights of the legs (e.g. `{"dense": 2.0}`; 1.0 each by default).
     """
     if retriever is None:
         retriever = _retriever(
@@ -103,6 +112,7 @@ def hybrid_rerank(
             on_leg_failure=on_leg_failure,
             embedding_model=embedding_model,
             collection=collection,
+            weights=weights,
         )
     else:
         retriever.top_k = rerank_depth

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from fixtures_models import WORDS, tiny_cross_encoder  # noqa: F401
 
-from haystack_rerank.adapt import AdaptConfig, adapt, pseudo_queries
+from haystack_rerank.adapt import AdaptConfig, adapt, pseudo_queries, selection
 from haystack_rerank.adapt.stores import AdaptStores
 from haystack_rerank.adapt.teacher import ScoredList, training_lists
 from haystack_rerank.errors import ConfigurationError
@@ -187,6 +187,33 @@ def test_in_batch_negatives_add_mnrl_on_the_same_embeddings():
         AdaptConfig(corpus="c", output_dir="o", bi_encoder_in_batch_weight=-1.0)
 
 
+class TestSelection:
+    QRELS = {"q1": {"a": 1}, "q2": {"b": 1}, "q3": {"c": 1}}
+    FIRST = {"q1": {"a": 2.0, "x": 1.0}, "q2": {"b": 2.0, "x": 1.0}, "q3": {"c": 2.0, "x": 1.0}}
+    SECOND = {"q1": {"x": 2.0, "a": 1.0}, "q2": {"x": 2.0, "b": 1.0}, "q3": {"x": 2.0, "c": 1.0}}
+
+    def test_a_student_better_on_held_out_queries_is_chosen(self):
+        doubled = "hybrid-student-bi (dense weight 2)"
+        runs = {"hybrid": self.SECOND, "hybrid-student-bi": self.SECOND, doubled: self.FIRST}
+        choice = selection.pick(self.QRELS, runs, "hybrid", ["hybrid-student-bi", doubled])
+        assert choice["chosen"] == choice["best_candidate"] == doubled
+        assert choice["scores"]["hybrid"] < choice["scores"][doubled]
+        assert choice["test"]["improved"] == 3 and choice["test"]["hurt"] == 0
+        assert selection.stage_weight(choice["chosen"]) == 2.0
+
+    def test_the_baseline_is_kept_unless_a_candidate_is_strictly_better(self):
+        tied = selection.pick(self.QRELS, {"teacher": self.FIRST, "student": self.FIRST}, "teacher", ["student"])
+        assert tied["chosen"] == "teacher" and tied["best_candidate"] == "student"
+        worse = selection.pick(self.QRELS, {"teacher": self.FIRST, "student": self.SECOND}, "teacher", ["student"])
+        assert worse["chosen"] == "teacher" and worse["test"]["hurt"] == 3
+
+    def test_stage_names_carry_the_weight(self):
+        assert [selection.stage_weight(selection.student_stage(w)) for w in selection.DENSE_WEIGHTS] == list(
+            selection.DENSE_WEIGHTS
+        )
+        assert selection.student_stage(1.0) == "hybrid-student-bi"
+
+
 def _config(tmp_path: Path, corpus_file: Path, teacher: str, **overrides) -> AdaptConfig:
     options = {
         "corpus": str(corpus_file),
@@ -243,20 +270,32 @@ def test_adapt_end_to_end_then_rerun_is_free(tmp_path, tiny_cross_encoder):  # n
     for fact in ("Pseudo-queries", "Teacher", "Steps: 2", "learning rate 2e-05", "held out", "Before / after"):
         assert fact in card
     held_out = summary["evaluation"]["held-out pseudo-queries"]["rows"]
+    chosen = summary["selection"]
+    best = chosen["first_stage"]["best_candidate"]
     assert {
         "hybrid",
         "dense",
         "teacher@5",
         "student-ce@5",
-        "hybrid-student-bi",
         "dense-student-bi",
-        "teacher@5 on hybrid-student-bi",
-        "student-ce+fs@5 on hybrid-student-bi",
+        f"teacher@5 on {best}",
+        f"student-ce+fs@5 on {best}",
+        *(selection.student_stage(weight) for weight in selection.DENSE_WEIGHTS),
     } <= set(held_out)
     assert "vs_hybrid" in held_out["student-ce@5"] and "improved" in held_out["student-ce@5"]["vs_hybrid"]
+    # the choices are the held-out rows' best, and the written pipeline is what they chose
+    scores = chosen["first_stage"]["scores"]
+    assert scores == {row: round(held_out[row]["ndcg@10"], 4) for row in scores}
+    student_first = chosen["first_stage"]["chosen"] != "hybrid"
+    assert student_first == (max(scores.values()) > scores["hybrid"])
+    assert chosen["reranker"]["baseline"].startswith("teacher@5")
     pipeline_text = (out / "pipelines" / "hybrid_rerank.yaml").read_text()
-    assert str(out / "cross-encoder") in pipeline_text and bi["collection"] in pipeline_text
-    Pipeline.loads(pipeline_text)
+    pipeline = Pipeline.loads(pipeline_text)
+    assert pipeline.get_component("retriever").weights.get("dense", 1.0) == chosen["dense_weight"]
+    assert (bi["collection"] in pipeline_text) == student_first == (str(out / "bi-encoder") in pipeline_text)
+    assert pipeline.get_component("ranker").model == chosen["reranker_model"]
+    assert chosen["reranker_model"] in (str(out / "cross-encoder"), config.teacher_model)
+    assert "What pipelines/hybrid_rerank.yaml uses" in (out / "report.md").read_text()
 
     # a second run re-uses every phase: same queries, teacher lists from disk, no new training
     trained = (out / "cross-encoder" / "model.safetensors").stat().st_mtime_ns

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from haystack_rerank.adapt import selection
 from haystack_rerank.adapt.config import AdaptConfig
 from haystack_rerank.adapt.report import markdown
 from haystack_rerank.adapt.run import BI_ENCODER_DIR, CROSS_ENCODER_DIR
@@ -13,7 +14,11 @@ from haystack_rerank.adapt.run import BI_ENCODER_DIR, CROSS_ENCODER_DIR
 
 def write_all(config: AdaptConfig, summary: dict[str, Any], out: Path, stores: Any) -> None:
     figures = markdown(summary["evaluation"])
-    _write(out / "report.md", f"# adapt report\n\n{_data_section(config, summary)}\n## Before / after\n\n{figures}")
+    _write(
+        out / "report.md",
+        f"# adapt report\n\n{_data_section(config, summary)}\n## What pipelines/hybrid_rerank.yaml uses\n\n"
+        f"{selection.markdown(summary['selection'])}\n## Before / after\n\n{figures}",
+    )
     for kind, folder in (("cross-encoder", CROSS_ENCODER_DIR), ("bi-encoder", BI_ENCODER_DIR)):
         if kind in summary["students"]:
             _write(out / folder / "README.md", card(kind, config, summary, figures))
@@ -26,7 +31,8 @@ def card(kind: str, config: AdaptConfig, summary: dict[str, Any], figures: str) 
     loss = (
         "ListNetLoss (cross-entropy to the teacher's softmax over each list = KL up to a constant)"
         if kind == "cross-encoder"
-        else "DistillKLDivLoss over (query, positive, negatives) with the teacher's scores as targets"
+        else "KL divergence to the teacher's softmax over (query, positive, negatives), plus "
+        f"{config.bi_encoder_in_batch_weight:g} x MultipleNegativesRankingLoss (in-batch negatives)"
     )
     use = (
         f'CrossEncoderRanker(model="{student["folder"]}", meta_fields_to_embed=["title"], '
@@ -97,11 +103,14 @@ def _data_section(config: AdaptConfig, summary: dict[str, Any]) -> str:
 def _write_pipelines(config: AdaptConfig, summary: dict[str, Any], out: Path, stores: Any) -> None:
     from haystack_rerank import pipelines
 
-    students = summary["students"]
-    ranker = students.get("cross-encoder", {}).get("folder", config.teacher_model)
-    embedder = students.get("bi-encoder", {}).get("folder", config.embedding_model)
-    collection = students.get("bi-encoder", {}).get("collection", stores.collection)
-    pipeline = pipelines.hybrid_rerank(reranker_model=ranker, embedding_model=embedder, collection=collection)
+    chosen = summary["selection"]
+    weight = chosen["dense_weight"]
+    pipeline = pipelines.hybrid_rerank(
+        reranker_model=chosen["reranker_model"],
+        embedding_model=chosen["embedding_model"],
+        collection=chosen["collection"],
+        weights=None if weight == 1.0 else {"dense": weight},
+    )
     folder = out / "pipelines"
     folder.mkdir(exist_ok=True)
     _write(folder / "hybrid_rerank.yaml", pipeline.dumps())

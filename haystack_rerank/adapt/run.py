@@ -162,13 +162,33 @@ def adapt(config: AdaptConfig, stores: Any) -> dict[str, Any]:
 
     from haystack_rerank.adapt import report
 
-    summary["evaluation"] = report.evaluate(config, stores, pseudo, corpus, out)
+    summary["evaluation"], chosen = report.evaluate(config, stores, pseudo, corpus, out)
+    summary["selection"] = _selection(config, summary, chosen, stores)
     summary["minutes"] = round((time.perf_counter() - started) / 60, 1)
     _write_json(out / TRAINING_LOG, summary)
     from haystack_rerank.adapt import outputs
 
     outputs.write_all(config, summary, out, stores)
     return summary
+
+
+def _selection(config: AdaptConfig, summary: dict[str, Any], chosen: dict[str, Any], stores: Any) -> dict[str, Any]:
+    """The models, collection and dense weight the written pipeline uses (see `haystack_rerank.adapt.selection`)."""
+    from haystack_rerank.adapt import selection
+
+    trained = summary["students"]
+    stage = chosen.get("first_stage", {}).get("chosen", selection.HYBRID)
+    reranker = chosen.get("reranker", {}).get("chosen", "teacher")
+    student_first_stage = stage != selection.HYBRID
+    return {
+        **chosen,
+        "embedding_model": trained["bi-encoder"]["folder"] if student_first_stage else config.embedding_model,
+        "collection": trained["bi-encoder"]["collection"] if student_first_stage else stores.collection,
+        "dense_weight": selection.stage_weight(stage) if student_first_stage else 1.0,
+        "reranker_model": (
+            trained["cross-encoder"]["folder"] if reranker.startswith("student") else config.teacher_model
+        ),
+    }
 
 
 def _train_cross_encoder(

@@ -65,12 +65,13 @@ class AdaptStores:
         settings = replace(self.settings, embedding_model=embedding_model)
         index_into(settings, documents, lexical=lexical, vectors=vectors, progress_bar=self.progress_bar)
 
-    def retriever(self, embedding_model: str, collection: str, *, top_k: int = 100) -> Any:
+    def retriever(self, embedding_model: str, collection: str, *, top_k: int = 100, **options: Any) -> Any:
+        """A `HybridRetriever` over the stores; `options` go to it (e.g. `weights={"dense": 2.0}`)."""
         from haystack_rerank import build
 
         lexical, vectors = self._open(collection, embedding_model)
         settings = replace(self.settings, collection=collection, embedding_model=embedding_model)
-        retriever = build.hybrid_retriever(settings, lexical=lexical, vectors=vectors, top_k=top_k)
+        retriever = build.hybrid_retriever(settings, lexical=lexical, vectors=vectors, top_k=top_k, **options)
         retriever.warm_up()
         return retriever
 
