@@ -18,6 +18,7 @@ from bi_encoder_slice import dense_run
 from haystack import Document
 
 from haystack_rerank.adapt.run import fingerprint, load_corpus
+from haystack_rerank.adapt.selection import DENSE_WEIGHTS
 from haystack_rerank.adapt.stores import AdaptStores
 from haystack_rerank.beir import load_qrels, load_split
 from haystack_rerank.components.joiners.reciprocal_rank_fusion import ReciprocalRankFusion
@@ -25,7 +26,7 @@ from haystack_rerank.config import Settings
 from haystack_rerank.evaluation.metrics import evaluate_run, paired_test
 from haystack_rerank.models import DEFAULT_EMBEDDING_MODEL
 
-WEIGHTS = (1.0, 1.5, 2.0, 3.0)
+WEIGHTS = DENSE_WEIGHTS  # the weights `adapt` chooses from
 
 
 def fuse(lexical: dict[str, list[Document]], dense: dict[str, list[Document]], weight: float) -> dict:
