@@ -18,7 +18,8 @@ class AdaptConfig:
     Knobs of `adapt`. The defaults were set before looking at any evaluation split: temperature, margin and
     list size follow the distillation literature (listwise KD over ~8 candidates); the query count and step
     counts fit the whole adaptation of a 5,000-passage corpus into an hour on 2 cores (measured: 48 min on SciFact,
-    ~4 s a cross-encoder step, ~8-9 s a bi-encoder step; BENCHMARKS "The whole adaptation on 5,183 passages").
+    ~4 s a cross-encoder step, ~8-9 s a bi-encoder step, on a CPU with bf16 units; 104 min on one without them:
+    BENCHMARKS "The whole adaptation on 5,183 passages" and "`adapt` chooses on held-out pseudo-queries").
     """
 
     corpus: str
