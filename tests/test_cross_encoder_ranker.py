@@ -15,6 +15,7 @@ import pytest
 from fixtures_models import (  # noqa: F401 - fixtures are used by name
     PredictCounter,
     RedisServer,
+    int8_min_correlation,
     make_documents,
     other_tiny_cross_encoder,
     redis_server,
@@ -613,9 +614,13 @@ def test_fast_backends_agree_with_float32(
         assert np.abs(a - b).max() < 1e-4 * max(1.0, np.abs(a).max())
     # bf16 keeps ~3 significant digits; this random tiny model amplifies rounding more than trained weights
     # do (the SciFact quality check of each backend is in benchmarks/, not here)
-    assert np.corrcoef(a, b)[0, 1] > {"float32": 0.9999, "bfloat16": 0.97, "int8": 0.9}[precision]
-    # scores from different backends or precisions never share cache entries
-    assert fast._scope_digest != reference._scope_digest
+    assert np.corrcoef(a, b)[0, 1] > {"float32": 0.9999, "bfloat16": 0.97, "int8": int8_min_correlation()}[precision]
+    # scores from different backends or precisions never share cache entries (torch "bfloat16" on a CPU without
+    # bf16 units runs float32: the same scores, the same entries)
+    if (backend, precision) == ("torch", "bfloat16") and not bf16_supported():
+        assert fast._scope_digest == reference._scope_digest
+    else:
+        assert fast._scope_digest != reference._scope_digest
 
 
 def test_low_confidence_reads_the_cross_encoder_not_the_interpolation(tiny_cross_encoder: str) -> None:  # noqa: F811

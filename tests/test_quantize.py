@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fixtures_models import make_documents, tiny_cross_encoder  # noqa: F401
+from fixtures_models import int8_min_correlation, make_documents, tiny_cross_encoder  # noqa: F401
 from haystack.utils import ComponentDevice
 from typer.testing import CliRunner
 
@@ -90,7 +90,7 @@ def test_the_int8_ranker_tracks_float32_and_has_its_own_cache_scope(
     got = {d.id: d.score for d in int8.run(query=QUERY, documents=docs)["documents"]}
     a, b = np.array([expected[d.id] for d in docs]), np.array([got[d.id] for d in docs])
     assert not np.allclose(a, b)  # it really ran the int8 graph, not the torch weights beside it
-    assert np.corrcoef(a, b)[0, 1] > 0.9
+    assert np.corrcoef(a, b)[0, 1] > int8_min_correlation()
     assert int8._scope_digest != reference._scope_digest
 
 
