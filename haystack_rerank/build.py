@@ -143,12 +143,18 @@ def ranker(
 
 
 def shipped_inference(model: str) -> tuple[str, str]:
-    """OpenVINO int8 where the model folder holds a quantized model (the starter does), else torch bf16."""
+    """
+    OpenVINO "auto" where the model folder holds a quantized model (the starter does: int8 on CPUs with int8
+    units, float32 elsewhere); else torch bf16, or OpenVINO float32 on a CPU without bf16 units.
+    """
+    from haystack_rerank.components.rankers._inference import bf16_supported
     from haystack_rerank.models import resolve_model
     from haystack_rerank.quantize import int8_model_path
 
     if int8_model_path(resolve_model(model)).is_file():
         return config.RERANK_QUANTIZED_BACKEND, config.RERANK_QUANTIZED_PRECISION
+    if not bf16_supported():
+        return config.RERANK_NO_BF16_BACKEND, config.RERANK_NO_BF16_PRECISION
     return config.RERANK_BACKEND, config.RERANK_PRECISION
 
 

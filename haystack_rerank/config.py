@@ -23,8 +23,9 @@ DEFAULT_DATA_DIR = ".haystack-rerank"
 # cross-encoder's probability and the min-max scaled fused score half and half (alpha, chosen on dev in issue 6);
 # the model was trained at 192 tokens. A model folder holding a static int8 model (`haystack-rerank quantize`; the
 # starter ships one) runs it on OpenVINO: ~4.1x plain fp32 `predict`, nDCG@10 within 0.005 of float at 30
-# candidates on 150 train claims and on dev (BENCHMARKS "Static int8"). Other models run torch bf16 (2.0x fp32,
-# nDCG@10 unchanged).
+# candidates on 150 train claims and on dev (BENCHMARKS "Static int8"); precision "auto" runs float32 instead on a
+# CPU without int8 dot-product units, where int8 is slower (BENCHMARKS "int8 needs VNNI"). Other models run torch
+# bf16 (2.0x fp32, nDCG@10 unchanged), or OpenVINO float32 on a CPU without bf16 units (1.4x torch float32 there).
 RERANK_ALPHA = 0.5
 # candidates the shipped pipelines, `run` and `ask` rerank, set by the latency budget: int8 at 30 serves a cold
 # query end to end in ~0.4 s on 2 cores (BENCHMARKS "Static int8"; the sweep's table for other budgets)
@@ -33,7 +34,9 @@ RERANK_MAX_LENGTH = 192
 RERANK_BACKEND = "torch"
 RERANK_PRECISION = "bfloat16"
 RERANK_QUANTIZED_BACKEND = "openvino"
-RERANK_QUANTIZED_PRECISION = "int8"
+RERANK_QUANTIZED_PRECISION = "auto"
+RERANK_NO_BF16_BACKEND = "openvino"
+RERANK_NO_BF16_PRECISION = "float32"
 RERANK_CACHE_ENTRIES = 100_000
 DEFAULT_INDEX = "haystack_rerank"
 LEXICAL_BACKENDS = ("opensearch", "memory")

@@ -62,11 +62,9 @@ def int8_min_correlation() -> float:
     activations (measured here: 0.61 OpenVINO static, 0.73 ONNX dynamic). The real model's int8 quality on such a
     CPU is measured on SciFact, not here (BENCHMARKS).
     """
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return 0.9
-    return 0.9 if ("vnni" in flags or "amx_int8" in flags) else 0.5
+    from haystack_rerank.components.rankers._inference import int8_supported
+
+    return 0.9 if int8_supported() else 0.5
 
 
 def build_tiny_cross_encoder(folder: Path, seed: int = 0) -> Path:

@@ -193,22 +193,27 @@ def test_a_missing_extra_is_named_with_its_pip_command(monkeypatch, tiny_cross_e
         ranker.warm_up()
 
 
-def test_the_shipped_ranker_runs_int8_where_the_model_folder_has_it(tiny_cross_encoder, tmp_path):
+def test_the_shipped_ranker_runs_int8_where_the_model_folder_has_it(tiny_cross_encoder, tmp_path, monkeypatch):
+    from haystack_rerank.components.rankers import _inference
     from haystack_rerank.models import STARTER_RERANK_MODEL
     from haystack_rerank.quantize import int8_model_path
 
     starter = build.ranker(model=STARTER_RERANK_MODEL, top_k=3)
-    assert (starter.backend, starter.precision) == ("openvino", "int8")
+    assert (starter.backend, starter.precision) == ("openvino", "auto")  # int8 where the CPU has int8 units
+    monkeypatch.setattr(_inference, "bf16_supported", lambda: True)
     plain = build.ranker(model=tiny_cross_encoder, top_k=3)
     assert (plain.backend, plain.precision) == ("torch", "bfloat16")
-    # a user's folder with a quantized model in it gets int8 too
+    monkeypatch.setattr(_inference, "bf16_supported", lambda: False)
+    plain = build.ranker(model=tiny_cross_encoder, top_k=3)
+    assert (plain.backend, plain.precision) == ("openvino", "float32")  # 1.4x torch float32 without bf16 units
+    # a user's folder with a quantized model in it gets int8 too, where the CPU runs it well
     folder = tmp_path / "mine"
     shutil.copytree(tiny_cross_encoder, folder)
     int8_model_path(folder).parent.mkdir(parents=True)
     int8_model_path(folder).write_text("<net/>", encoding="utf-8")
     mine = build.ranker(model=str(folder), top_k=3)
-    assert (mine.backend, mine.precision) == ("openvino", "int8")
-    assert pipelines.hybrid_rerank().to_dict()["components"]["ranker"]["init_parameters"]["precision"] == "int8"
+    assert (mine.backend, mine.precision) == ("openvino", "auto")
+    assert pipelines.hybrid_rerank().to_dict()["components"]["ranker"]["init_parameters"]["precision"] == "auto"
     assert pipelines.hybrid_rerank().to_dict()["components"]["retriever"]["init_parameters"]["top_k"] == (
         config.RERANK_DEPTH
     )

@@ -623,6 +623,61 @@ def test_fast_backends_agree_with_float32(
         assert fast._scope_digest != reference._scope_digest
 
 
+def test_int8_units_are_read_from_the_cpu_flags(tmp_path: Path) -> None:
+    from haystack_rerank.components.rankers._inference import int8_supported
+
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse2 avx2 fma\n", encoding="utf-8")
+    assert int8_supported(cpuinfo) is False
+    for flag in ("avx512_vnni", "avx_vnni", "amx_int8"):
+        cpuinfo.write_text(f"processor\t: 0\nflags\t\t: fpu avx2 {flag}\n", encoding="utf-8")
+        assert int8_supported(cpuinfo) is True
+    assert int8_supported(tmp_path / "missing") is True  # unknown CPU: int8 as asked, as before
+
+
+@pytest.mark.parametrize(
+    ("backend", "has_int8_model", "int8_units", "bf16_units", "expected"),
+    [
+        ("openvino", True, True, False, "int8"),
+        ("openvino", True, False, True, "float32"),  # int8 without VNNI/AMX is slower than float32
+        ("openvino", False, True, True, "float32"),  # no quantized model in the folder
+        ("torch", True, True, True, "bfloat16"),
+        ("torch", False, True, False, "float32"),
+        ("compiled", False, False, True, "bfloat16"),
+        ("onnx", True, True, True, "float32"),
+    ],
+)
+def test_auto_precision_follows_the_cpu_and_the_folder(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    backend: str,
+    has_int8_model: bool,
+    int8_units: bool,
+    bf16_units: bool,
+    expected: str,
+) -> None:
+    from haystack_rerank.components.rankers import _loading
+    from haystack_rerank.quantize import int8_model_path
+
+    if has_int8_model:
+        int8_model_path(tmp_path).parent.mkdir(parents=True)
+        int8_model_path(tmp_path).write_text("<net/>", encoding="utf-8")
+    monkeypatch.setattr(_loading, "int8_supported", lambda: int8_units)
+    monkeypatch.setattr(_loading, "bf16_supported", lambda: bf16_units)
+    assert _loading.automatic_precision(backend, str(tmp_path)) == expected
+
+
+def test_auto_precision_scores_and_caches_as_what_it_ran(tiny_cross_encoder: str) -> None:  # noqa: F811
+    docs = make_documents(8, seed=4)
+    auto = make_ranker(tiny_cross_encoder, top_k=8, backend="openvino", precision="auto")
+    explicit = make_ranker(tiny_cross_encoder, top_k=8, backend="openvino", precision="float32")
+    got = [(d.id, d.score) for d in auto.run(query=QUERY, documents=docs)["documents"]]
+    assert auto.running_precision == "float32"  # the tiny model has no int8 model beside it
+    assert got == [(d.id, d.score) for d in explicit.run(query=QUERY, documents=docs)["documents"]]
+    assert auto._scope_digest == explicit._scope_digest
+    assert CrossEncoderRanker.from_dict(auto.to_dict()).precision == "auto"  # the YAML stays portable
+
+
 def test_low_confidence_reads_the_cross_encoder_not_the_interpolation(tiny_cross_encoder: str) -> None:  # noqa: F811
     docs = make_documents(10, seed=9)
     plain = make_ranker(tiny_cross_encoder, top_k=10).run(query=QUERY, documents=docs)

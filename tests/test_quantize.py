@@ -94,6 +94,19 @@ def test_the_int8_ranker_tracks_float32_and_has_its_own_cache_scope(
     assert int8._scope_digest != reference._scope_digest
 
 
+def test_auto_precision_runs_int8_only_where_the_cpu_has_int8_units(quantized: Path) -> None:
+    from haystack_rerank.components.rankers._inference import int8_supported
+
+    docs = make_documents(12, seed=3)
+    auto = ranker(str(quantized), backend="openvino", precision="auto")
+    expected = "int8" if int8_supported() else "float32"
+    assert auto.running_precision == expected
+    explicit = ranker(str(quantized), backend="openvino", precision=expected)
+    assert auto._scope_digest == explicit._scope_digest  # the cache key records what ran, not "auto"
+    got = [(d.id, d.score) for d in auto.run(query=QUERY, documents=docs)["documents"]]
+    assert got == [(d.id, d.score) for d in explicit.run(query=QUERY, documents=docs)["documents"]]
+
+
 def test_int8_without_a_quantized_model_names_the_command(tiny_cross_encoder: str) -> None:  # noqa: F811
     with pytest.raises(ConfigurationError, match="haystack-rerank quantize"):
         ranker(tiny_cross_encoder, backend="openvino", precision="int8")

@@ -29,6 +29,19 @@ def bf16_supported() -> bool:
         return False
 
 
+def int8_supported(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """
+    True when this CPU has int8 dot-product units (AVX512-VNNI, AVX-VNNI or AMX-INT8). Without them int8 matrix
+    multiplies run slower than float32 (the starter: 23 vs 29 pairs/s on an AVX2 EPYC) and saturate. A CPU whose
+    flags cannot be read (no /proc/cpuinfo) counts as having them.
+    """
+    try:
+        flags = set(cpuinfo.read_text(encoding="utf-8").split())
+    except OSError:
+        return True
+    return bool(flags & {"avx512_vnni", "avx_vnni", "amx_int8"})
+
+
 class TokenizedScorer:
     """Shared part of the direct scorers: tokenize once, length-sorted batches, per-batch padding."""
 

@@ -12,7 +12,7 @@ from haystack.utils import ComponentDevice
 
 from haystack_rerank.cache.keys import ScoringScope, fingerprint_model_folder
 from haystack_rerank.components.rankers._compiled import CompiledScorer
-from haystack_rerank.components.rankers._inference import OpenVINOScorer, TorchScorer, bf16_supported
+from haystack_rerank.components.rankers._inference import OpenVINOScorer, TorchScorer, bf16_supported, int8_supported
 from haystack_rerank.components.rankers._onnx import OnnxScorer
 from haystack_rerank.errors import ConfigurationError
 from haystack_rerank.extras import require
@@ -21,8 +21,11 @@ from haystack_rerank.models import resolve_model
 logger = logging.getLogger(__name__)
 
 
-def load(ranker: Any) -> tuple[Any, Any, str]:
-    """The ranker's CrossEncoder, its warmed-up scorer, and the digest of the scope its cache keys belong to."""
+def load(ranker: Any) -> tuple[Any, Any, str, str]:
+    """
+    The ranker's CrossEncoder, its warmed-up scorer, the digest of the scope its cache keys belong to, and the
+    precision that runs.
+    """
     cross_encoder, location, precision = load_model(ranker)
     fingerprint = model_fingerprint(cross_encoder, location)
     scorer = make_scorer(ranker, cross_encoder, precision, fingerprint, location)
@@ -36,7 +39,7 @@ def load(ranker: Any) -> tuple[Any, Any, str]:
     # The first forwards pay for lazy initialisation (and OpenVINO's shape specialisation); pay it
     # here, with a short and a long pair, rather than in the first query.
     scorer("warm up", ["warm up", "warm up " * 200], 2, True)
-    return cross_encoder, scorer, scope_digest
+    return cross_encoder, scorer, scope_digest, precision
 
 
 def make_scorer(ranker: Any, cross_encoder: Any, precision: str, fingerprint: str, location: str) -> Any:
@@ -76,7 +79,7 @@ def load_model(ranker: Any) -> tuple[Any, str, str]:
             f"Install sentence-transformers[{ranker.backend}] or use backend='torch'."
         )
         raise ConfigurationError(msg) from err
-    precision = ranker.precision
+    precision = automatic_precision(ranker.backend, location) if ranker.precision == "auto" else ranker.precision
     if precision == "bfloat16" and not bf16_supported():
         logger.warning("CrossEncoderRanker: this CPU has no native bfloat16; running float32 instead.")
         precision = "float32"
@@ -91,6 +94,17 @@ def load_model(ranker: Any) -> tuple[Any, str, str]:
         cross_encoder.max_seq_length,
     )
     return cross_encoder, location, precision
+
+
+def automatic_precision(backend: str, location: str) -> str:
+    """precision="auto": the fastest precision this CPU runs for `backend` without the quality loss."""
+    from haystack_rerank.quantize import int8_model_path
+
+    if backend == "openvino":
+        return "int8" if int8_model_path(location).is_file() and int8_supported() else "float32"
+    if backend in ("torch", "compiled"):
+        return "bfloat16" if bf16_supported() else "float32"
+    return "float32"
 
 
 def model_fingerprint(cross_encoder: Any, location: str) -> str:

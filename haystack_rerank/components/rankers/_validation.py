@@ -11,7 +11,7 @@ from haystack_rerank.cache.base import RerankCache
 from haystack_rerank.errors import ConfigurationError
 
 BACKENDS = ("torch", "compiled", "onnx", "openvino")
-PRECISIONS = ("float32", "bfloat16", "int8")
+PRECISIONS = ("float32", "bfloat16", "int8", "auto")
 LONG_DOCUMENT_STRATEGIES = ("truncate", "windows")
 
 

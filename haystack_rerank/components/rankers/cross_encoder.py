@@ -83,7 +83,7 @@ class CrossEncoderRanker:
         meta_fields_to_embed: list[str] | None = None,
         embedding_separator: str = "\n",
         backend: Literal["torch", "compiled", "onnx", "openvino"] = "torch",
-        precision: Literal["float32", "bfloat16", "int8"] = "float32",
+        precision: Literal["float32", "bfloat16", "int8", "auto"] = "float32",
         cache: RerankCache | None = None,
         low_confidence_threshold: float | None = None,
         alpha: float | None = None,
@@ -122,9 +122,12 @@ class CrossEncoderRanker:
             in memory by OpenVINO; needs the `openvino` package) or "onnx" (exported once to a local ONNX file,
             run by ONNX Runtime; needs the `onnxruntime` and `onnx` packages).
         :param precision: "float32"; "bfloat16": bf16 weights on torch, bf16 inference on OpenVINO; "int8":
-            dynamic per-channel int8 quantization of the ONNX model (backend="onnx" only). On a CPU
-            without native bf16 it falls back to float32 (logged; the cache key records what ran). Scores are
-            returned as float32 either way.
+            the static int8 model `haystack-rerank quantize` wrote into the folder (backend="openvino"), or dynamic
+            int8 quantization of the ONNX model (backend="onnx"); "auto": the fastest one this CPU runs without
+            the quality loss (openvino: int8 where the folder has an int8 model and the CPU int8 dot-product
+            units, else float32; torch and compiled: bfloat16 where the CPU has bf16 units, else float32; onnx:
+            float32). On a CPU without native bf16, "bfloat16" falls back to float32 (logged). The cache key
+            records what ran; scores are returned as float32 either way.
         :param cache: Score cache (`haystack_rerank.cache`); None scores every pair on every query.
         :param low_confidence_threshold: When the best cross-encoder score (before `alpha` interpolation) is
             below it, `meta["low_confidence"]` is True: no candidate looks relevant to the model.
@@ -187,6 +190,7 @@ class CrossEncoderRanker:
         self._cross_encoder: Any = None
         self._scorer: Any = None
         self._scope_digest: str | None = None
+        self.running_precision: str | None = None  # what `precision` resolved to on this CPU, after warm_up()
         self._load_lock = threading.Lock()
         # One forward at a time: concurrent forwards only oversubscribe the CPU, and the fast tokenizer
         # is not safe to call from several threads at once. Cache lookups stay concurrent; a query's misses
@@ -218,7 +222,7 @@ class CrossEncoderRanker:
         with self._load_lock:
             if self._cross_encoder is not None:
                 return
-            cross_encoder, scorer, self._scope_digest = _loading.load(self)
+            cross_encoder, scorer, self._scope_digest, self.running_precision = _loading.load(self)
             self._scorer = scorer
             self._cross_encoder = cross_encoder  # published last: run() treats non-None as ready
 
