@@ -24,8 +24,9 @@ DEFAULT_DATA_DIR = ".haystack-rerank"
 # the model was trained at 192 tokens. A model folder holding a static int8 model (`haystack-rerank quantize`; the
 # starter ships one) runs it on OpenVINO: ~4.1x plain fp32 `predict`, nDCG@10 within 0.005 of float at 30
 # candidates on 150 train claims and on dev (BENCHMARKS "Static int8"); precision "auto" runs float32 instead on a
-# CPU without int8 dot-product units, where int8 is slower (BENCHMARKS "int8 needs VNNI"). Other models run torch
-# bf16 (2.0x fp32, nDCG@10 unchanged), or OpenVINO float32 on a CPU without bf16 units (1.4x torch float32 there).
+# CPU without int8 dot-product units, where int8 is no faster (BENCHMARKS "int8 needs VNNI"). Other models run
+# torch bf16 (2.0x fp32, nDCG@10 unchanged), or OpenVINO float32 on a CPU without bf16 units (1.3-1.4x torch
+# float32 there).
 RERANK_ALPHA = 0.5
 # candidates the shipped pipelines, `run` and `ask` rerank, set by the latency budget: int8 at 30 serves a cold
 # query end to end in ~0.4 s on 2 cores (BENCHMARKS "Static int8"; the sweep's table for other budgets)

@@ -205,7 +205,7 @@ def test_the_shipped_ranker_runs_int8_where_the_model_folder_has_it(tiny_cross_e
     assert (plain.backend, plain.precision) == ("torch", "bfloat16")
     monkeypatch.setattr(_inference, "bf16_supported", lambda: False)
     plain = build.ranker(model=tiny_cross_encoder, top_k=3)
-    assert (plain.backend, plain.precision) == ("openvino", "float32")  # 1.4x torch float32 without bf16 units
+    assert (plain.backend, plain.precision) == ("openvino", "float32")  # 1.3-1.4x torch float32 without bf16 units
     # a user's folder with a quantized model in it gets int8 too, where the CPU runs it well
     folder = tmp_path / "mine"
     shutil.copytree(tiny_cross_encoder, folder)

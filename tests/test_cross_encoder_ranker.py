@@ -639,7 +639,7 @@ def test_int8_units_are_read_from_the_cpu_flags(tmp_path: Path) -> None:
     ("backend", "has_int8_model", "int8_units", "bf16_units", "expected"),
     [
         ("openvino", True, True, False, "int8"),
-        ("openvino", True, False, True, "float32"),  # int8 without VNNI/AMX is slower than float32
+        ("openvino", True, False, True, "float32"),  # int8 without VNNI/AMX is no faster than float32
         ("openvino", False, True, True, "float32"),  # no quantized model in the folder
         ("torch", True, True, True, "bfloat16"),
         ("torch", False, True, False, "float32"),

@@ -1,0 +1,35 @@
+"""
+nDCG@10 and Recall@100 of TREC runs, each paired against the first (t-test, Wilcoxon, queries better / worse).
+
+    python benchmarks/paired_runs.py --qrels ../shared/data/scifact/qrels/dev.tsv base.trec candidate.trec ...
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from haystack_rerank import beir
+from haystack_rerank.evaluation.metrics import evaluate_run, paired_test
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--qrels", type=Path, required=True)
+    parser.add_argument("runs", type=Path, nargs="+", help="the first one is the baseline")
+    args = parser.parse_args()
+    qrels = beir.load_qrels(args.qrels)
+    runs = {path: beir.read_trec_run(path) for path in args.runs}
+    baseline = args.runs[0]
+    print("| run | nDCG@10 | Recall@100 | vs " + baseline.name + " |\n|---|---|---|---|")
+    for path, run in runs.items():
+        scores = evaluate_run(qrels, run)
+        versus = ""
+        if path != baseline:
+            test = paired_test(qrels, runs[baseline], run)
+            versus = f"{test['lift']:+.4f} (p={test['p_value']:.2g}, +{test['improved']}/-{test['hurt']})"
+        print(f"| {path.name} | {scores['ndcg@10']:.4f} | {scores['recall@100']:.3f} | {versus} |")
+
+
+if __name__ == "__main__":
+    main()
