@@ -1,5 +1,5 @@
 """
-nDCG@10 and Recall@100 of TREC runs, each paired against the first (t-test, Wilcoxon, queries better / worse).
+nDCG@10, Recall@30 (the shipped rerank depth) and Recall@100 of TREC runs, each paired against the first (t-test, Wilcoxon, queries better / worse).
 
     python benchmarks/paired_runs.py --qrels ../shared/data/scifact/qrels/dev.tsv base.trec candidate.trec ...
 """
@@ -21,14 +21,14 @@ def main() -> None:
     qrels = beir.load_qrels(args.qrels)
     runs = {path: beir.read_trec_run(path) for path in args.runs}
     baseline = args.runs[0]
-    print("| run | nDCG@10 | Recall@100 | vs " + baseline.name + " |\n|---|---|---|---|")
+    print(f"| run | nDCG@10 | Recall@30 | Recall@100 | nDCG@10 vs {baseline.name} |\n|---|---|---|---|---|")
     for path, run in runs.items():
-        scores = evaluate_run(qrels, run)
+        scores = evaluate_run(qrels, run, ("ndcg@10", "recall@30", "recall@100"))
         versus = ""
         if path != baseline:
             test = paired_test(qrels, runs[baseline], run)
             versus = f"{test['lift']:+.4f} (p={test['p_value']:.2g}, +{test['improved']}/-{test['hurt']})"
-        print(f"| {path.name} | {scores['ndcg@10']:.4f} | {scores['recall@100']:.3f} | {versus} |")
+        print(f"| {path.name} | {scores['ndcg@10']:.4f} | {scores['recall@30']:.3f} | {scores['recall@100']:.3f} | {versus} |")
 
 
 if __name__ == "__main__":

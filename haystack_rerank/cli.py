@@ -111,7 +111,7 @@ def run(
     output: Annotated[Path, typer.Option(help="TREC run file to write.")],
     stage: Annotated[Stage, typer.Option(help="Which retrieval to run.")] = Stage.hybrid,
     top_k: Annotated[int, typer.Option(min=1, help="Lines written per query.")] = 100,
-    depth: Annotated[int, typer.Option(min=1, help="Candidates per leg before fusion (hybrid).")] = 100,
+    depth: Annotated[int, typer.Option(min=1, help="Candidates per leg before fusion (hybrid).")] = config.LEG_DEPTH,
     rrf_k: Annotated[int, typer.Option(min=0, help="RRF rank constant.")] = 60,
     rerank_depth: Annotated[int, typer.Option(min=1, help="Candidates reranked by the cross-encoder (rerank).")] = (
         config.RERANK_DEPTH

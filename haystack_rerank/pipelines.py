@@ -73,7 +73,7 @@ def _retriever(
     )
 
 
-def hybrid(*, top_k: int = 10, depth: int = 100, on_leg_failure: str = "degrade") -> Pipeline:
+def hybrid(*, top_k: int = 10, depth: int = config.LEG_DEPTH, on_leg_failure: str = "degrade") -> Pipeline:
     """query → hybrid retrieval (BM25 + dense, RRF)."""
     pipeline = Pipeline()
     pipeline.add_component("retriever", _retriever(top_k=top_k, depth=depth, on_leg_failure=on_leg_failure))
@@ -84,7 +84,7 @@ def hybrid_rerank(
     *,
     rerank_depth: int = config.RERANK_DEPTH,
     top_k: int = 10,
-    depth: int = 100,
+    depth: int = config.LEG_DEPTH,
     on_leg_failure: str = "degrade",
     reranker_model: str = STARTER_RERANK_MODEL,
     low_confidence_threshold: float | None = 0.1,  # chosen on dev: BENCHMARKS.md

@@ -217,3 +217,5 @@ def test_the_shipped_ranker_runs_int8_where_the_model_folder_has_it(tiny_cross_e
     assert pipelines.hybrid_rerank().to_dict()["components"]["retriever"]["init_parameters"]["top_k"] == (
         config.RERANK_DEPTH
     )
+    retriever = pipelines.hybrid_rerank().to_dict()["components"]["retriever"]["init_parameters"]
+    assert retriever["lexical_top_k"] == retriever["dense_top_k"] == config.LEG_DEPTH  # fuse deeper than it returns

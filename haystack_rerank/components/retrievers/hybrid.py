@@ -16,6 +16,7 @@ from haystack.core.serialization import component_to_dict
 from haystack.utils.deserialization import deserialize_component_inplace
 
 from haystack_rerank.components.joiners.reciprocal_rank_fusion import ReciprocalRankFusion
+from haystack_rerank.config import LEG_DEPTH
 from haystack_rerank.errors import ConfigurationError, MissingIndexError, RetrievalLegError, ServiceUnavailableError
 
 logger = logging.getLogger(__name__)
@@ -93,8 +94,8 @@ class HybridRetriever:
         text_embedder: Any,
         embedding_retriever: Any,
         top_k: int = 10,
-        lexical_top_k: int = 100,
-        dense_top_k: int = 100,
+        lexical_top_k: int = LEG_DEPTH,
+        dense_top_k: int = LEG_DEPTH,
         rrf_k: int = 60,
         weights: dict[str, float] | None = None,
         on_leg_failure: str = "raise",
