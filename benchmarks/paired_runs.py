@@ -1,5 +1,6 @@
 """
-nDCG@10, Recall@30 (the shipped rerank depth) and Recall@100 of TREC runs, each paired against the first (t-test, Wilcoxon, queries better / worse).
+nDCG@10, Recall@30 (the shipped rerank depth) and Recall@100 of TREC runs; each run's nDCG@10 is paired against
+the first run's (t-test, queries better / worse). A run cut at depth N has Recall@100 = Recall@N.
 
     python benchmarks/paired_runs.py --qrels ../shared/data/scifact/qrels/dev.tsv base.trec candidate.trec ...
 """
@@ -28,7 +29,8 @@ def main() -> None:
         if path != baseline:
             test = paired_test(qrels, runs[baseline], run)
             versus = f"{test['lift']:+.4f} (p={test['p_value']:.2g}, +{test['improved']}/-{test['hurt']})"
-        print(f"| {path.name} | {scores['ndcg@10']:.4f} | {scores['recall@30']:.3f} | {scores['recall@100']:.3f} | {versus} |")
+        recalls = f"{scores['recall@30']:.3f} | {scores['recall@100']:.3f}"
+        print(f"| {path.name} | {scores['ndcg@10']:.4f} | {recalls} | {versus} |")
 
 
 if __name__ == "__main__":
