@@ -187,6 +187,38 @@ def test_in_batch_negatives_add_mnrl_on_the_same_embeddings():
         AdaptConfig(corpus="c", output_dir="o", bi_encoder_in_batch_weight=-1.0)
 
 
+def test_interpolation_averages_the_student_with_its_start(tmp_path, tiny_cross_encoder):  # noqa: F811
+    """WiSE-FT: weight * student + (1 - weight) * start, tensor by tensor; another architecture is refused."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from haystack_rerank.adapt.interpolation import interpolate_bi_encoder
+    from haystack_rerank.models import DEFAULT_EMBEDDING_MODEL, resolve_model
+
+    start = SentenceTransformer(resolve_model(DEFAULT_EMBEDDING_MODEL), device="cpu")
+    student = SentenceTransformer(resolve_model(DEFAULT_EMBEDDING_MODEL), device="cpu")
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for tensor in student.parameters():
+            tensor.add_(torch.randn(tensor.shape, generator=generator))
+    folder = tmp_path / "student"
+    student.save_pretrained(str(folder))
+    interpolate_bi_encoder(DEFAULT_EMBEDDING_MODEL, folder, 0.25)
+
+    mixed = SentenceTransformer(str(folder), device="cpu").state_dict()
+    before, trained = start.state_dict(), student.state_dict()
+    for name, tensor in mixed.items():
+        assert torch.allclose(tensor.float(), 0.25 * trained[name].float() + 0.75 * before[name].float(), atol=1e-5)
+    words = next(name for name in mixed if name.endswith("word_embeddings.weight"))
+    assert not torch.allclose(mixed[words], trained[words]) and not torch.allclose(mixed[words], before[words])
+    assert not list(tmp_path.glob("*.tmp"))
+    with pytest.raises(ConfigurationError, match="tensors differ"):
+        interpolate_bi_encoder(tiny_cross_encoder, folder, 0.5)
+    for weight in (0.0, 1.5, -0.1):
+        with pytest.raises(ConfigurationError, match="bi_encoder_interpolation"):
+            AdaptConfig(corpus="c", output_dir="o", bi_encoder_interpolation=weight)
+
+
 class TestSelection:
     QRELS = {"q1": {"a": 1}, "q2": {"b": 1}, "q3": {"c": 1}}
     FIRST = {"q1": {"a": 2.0, "x": 1.0}, "q2": {"b": 2.0, "x": 1.0}, "q3": {"c": 2.0, "x": 1.0}}
@@ -253,7 +285,7 @@ def test_adapt_end_to_end_then_rerun_is_free(tmp_path, tiny_cross_encoder):  # n
     from sentence_transformers import CrossEncoder, SentenceTransformer
 
     corpus_file = _write_corpus(tmp_path / "corpus.jsonl", _corpus(60))
-    config = _config(tmp_path, corpus_file, tiny_cross_encoder)
+    config = _config(tmp_path, corpus_file, tiny_cross_encoder, bi_encoder_interpolation=0.5)
     summary = adapt(config, _stores(tmp_path))
 
     out = Path(config.output_dir)
@@ -266,6 +298,7 @@ def test_adapt_end_to_end_then_rerun_is_free(tmp_path, tiny_cross_encoder):  # n
     CrossEncoder(str(out / "cross-encoder"))  # the folders load as what they claim to be
     assert SentenceTransformer(str(out / "bi-encoder")).get_sentence_embedding_dimension() == 384
     assert bi["collection"].startswith("adapt-bi-") and bi["collection"] != "adapt"
+    assert "0.5 x the trained student + 0.5 x" in (out / "bi-encoder" / "README.md").read_text()
     card = (out / "cross-encoder" / "README.md").read_text()
     for fact in ("Pseudo-queries", "Teacher", "Steps: 2", "learning rate 2e-05", "held out", "Before / after"):
         assert fact in card

@@ -56,6 +56,10 @@ def adapt_command(  # noqa: PLR0913 - one option per knob, as on the command lin
     bi_encoder_in_batch_weight: Annotated[
         float, typer.Option(min=0.0, help="Weight of in-batch negatives (MNRL) added to the bi-encoder's KL.")
     ] = _DEFAULTS.bi_encoder_in_batch_weight,
+    bi_encoder_interpolation: Annotated[
+        float,
+        typer.Option(min=0.0, max=1.0, help="Keep weight * student + (1 - weight) * its start model (WiSE-FT)."),
+    ] = _DEFAULTS.bi_encoder_interpolation,
     cross_encoder_learning_rate: Annotated[
         float | None,
         typer.Option(help="Cross-encoder student's learning rate (default 2e-5; 2e-4 with --student-layers)."),
@@ -91,6 +95,7 @@ def adapt_command(  # noqa: PLR0913 - one option per knob, as on the command lin
         cross_encoder_steps=cross_encoder_steps,
         bi_encoder_steps=bi_encoder_steps,
         bi_encoder_in_batch_weight=bi_encoder_in_batch_weight,
+        bi_encoder_interpolation=bi_encoder_interpolation,
         cross_encoder_learning_rate=cross_encoder_learning_rate,
         eval_depth=eval_depth,
         seed=seed,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 
+from haystack_rerank.adapt.interpolation import check_weight
 from haystack_rerank.adapt.pseudo_queries import STRATEGIES
 from haystack_rerank.errors import ConfigurationError
 from haystack_rerank.models import DEFAULT_EMBEDDING_MODEL, STARTER_RERANK_MODEL
@@ -56,6 +57,9 @@ class AdaptConfig:
     # weight of in-batch negatives (MNRL) added to the KL; 0 = KL alone. 1.0 chosen on a 150-claim train slice
     # (dense nDCG@10 0.729 -> 0.739 vs KL alone, p=0.023; BENCHMARKS "In-batch negatives for the bi-encoder student")
     bi_encoder_in_batch_weight: float = 1.0
+    # WiSE-FT: the trained bi-encoder averaged with its start, weight * student + (1 - weight) * start; 1 = the
+    # student as trained. The shipped starter bi-encoder is 0.5 (BENCHMARKS "The starter bi-encoder").
+    bi_encoder_interpolation: float = 1.0
     max_length: int = 192
     eval_depth: int = 50
     seed: int = 42
@@ -103,6 +107,7 @@ class AdaptConfig:
         if self.bi_encoder_in_batch_weight < 0:
             msg = f"adapt bi_encoder_in_batch_weight got {self.bi_encoder_in_batch_weight!r}; use a weight >= 0."
             raise ConfigurationError(msg)
+        check_weight(self.bi_encoder_interpolation)
         for name in ("temperature", "bi_encoder_temperature", "margin"):
             if getattr(self, name) < 0 or (name != "margin" and getattr(self, name) == 0):
                 msg = f"adapt {name} got {getattr(self, name)!r}; it must be > 0 (temperatures) or >= 0 (margin)."

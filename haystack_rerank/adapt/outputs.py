@@ -59,7 +59,7 @@ Use: `{use}`.
 - Steps: {student["steps"]}, batch {batch}, learning rate {student.get("learning_rate", "?")}, training rows
   {student["rows"]}, {student["seconds"] / 60:.1f} minutes on CPU; loss {_num(student["first_loss"])} (first step)
   -> {_num(student["last_loss"])} (last).
-- Weights fingerprint: `{student["weights"]}`.
+{_interpolation(kind, config)}- Weights fingerprint: `{student["weights"]}`.
 
 {_data_section(config, summary)}
 ## Before / after
@@ -72,6 +72,16 @@ Use: `{use}`.
 {config.command or "haystack-rerank adapt ... (see adapt_log.json for every option)"}
 ```
 """
+
+
+def _interpolation(kind: str, config: AdaptConfig) -> str:
+    weight = config.bi_encoder_interpolation
+    if kind != "bi-encoder" or weight == 1.0:
+        return ""
+    return (
+        f"- Weights: {weight:g} x the trained student + {1 - weight:g} x `{config.embedding_model}` "
+        "(WiSE-FT interpolation).\n"
+    )
 
 
 def _data_section(config: AdaptConfig, summary: dict[str, Any]) -> str:

@@ -20,6 +20,7 @@ from typing import Any
 from haystack_rerank import atomic
 from haystack_rerank.adapt import pseudo_queries, students, teacher
 from haystack_rerank.adapt.config import MIN_DOCUMENTS, AdaptConfig
+from haystack_rerank.adapt.interpolation import interpolate_bi_encoder
 from haystack_rerank.errors import ConfigurationError
 from haystack_rerank.extras import require
 
@@ -243,6 +244,9 @@ def _train_bi_encoder(config: AdaptConfig, lists: list[dict[str, Any]], out: Pat
         steps=config.bi_encoder_steps,
         batch_size=config.bi_encoder_batch_size,
         learning_rate=config.bi_encoder_learning_rate,
+        on_trained=lambda folder: interpolate_bi_encoder(
+            config.embedding_model, folder, config.bi_encoder_interpolation
+        ),
     )
 
 
