@@ -21,7 +21,7 @@ from haystack_rerank.components.rankers import CrossEncoderRanker
 from haystack_rerank.components.readers import ExtractiveAnswerer
 from haystack_rerank.components.retrievers import HybridRetriever, OpenSearchBM25Retriever, QdrantEmbeddingRetriever
 from haystack_rerank.config import Settings
-from haystack_rerank.document_stores import OpenSearchStore, QdrantStore
+from haystack_rerank.document_stores import EnglishInMemoryStore, OpenSearchStore, QdrantStore
 from haystack_rerank.models import STARTER_RERANK_MODEL
 
 _DEFAULT_CACHE: Any = object()  # "the shipped cache": a fresh MemoryRerankCache
@@ -34,7 +34,7 @@ def lexical_store(settings: Settings | None = None, *, fresh: bool = False) -> O
     if settings is None:
         return OpenSearchStore()
     if settings.lexical == "memory":
-        return InMemoryDocumentStore() if fresh else bm25_file.load(settings.memory_bm25_file)
+        return EnglishInMemoryStore() if fresh else bm25_file.load(settings.memory_bm25_file)
     return OpenSearchStore(
         hosts=settings.opensearch_hosts,
         index=settings.index,

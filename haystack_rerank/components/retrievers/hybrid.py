@@ -68,14 +68,14 @@ class HybridRetriever:
     Usage example:
     ```python
     from haystack.components.retrievers.in_memory import InMemoryBM25Retriever
-    from haystack.document_stores.in_memory import InMemoryDocumentStore
+    from haystack_rerank.document_stores import EnglishInMemoryStore
     from haystack_integrations.components.retrievers.qdrant import QdrantEmbeddingRetriever
     from haystack_integrations.document_stores.qdrant import QdrantDocumentStore
     from haystack_rerank.components.embedders import TextEmbedder
     from haystack_rerank.components.retrievers import HybridRetriever
 
     retriever = HybridRetriever(
-        lexical_retriever=InMemoryBM25Retriever(document_store=InMemoryDocumentStore()),
+        lexical_retriever=InMemoryBM25Retriever(document_store=EnglishInMemoryStore()),
         text_embedder=TextEmbedder(),
         embedding_retriever=QdrantEmbeddingRetriever(
             document_store=QdrantDocumentStore(path="qdrant-data", embedding_dim=384)
