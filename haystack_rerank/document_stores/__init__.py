@@ -6,7 +6,6 @@ is the embedded BM25 store, analysing text like the OpenSearch index.
 """
 
 from haystack_rerank.document_stores.memory import EnglishInMemoryStore
-
 from haystack_rerank.document_stores.opensearch import OpenSearchStore
 from haystack_rerank.document_stores.qdrant import QdrantStore
 

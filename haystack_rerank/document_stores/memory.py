@@ -20,8 +20,41 @@ from haystack.document_stores.types import DuplicatePolicy
 
 # Lucene's EnglishAnalyzer.ENGLISH_STOP_WORDS_SET, the stop words of OpenSearch's `english` analyser
 STOP_WORDS = frozenset(
-    "a an and are as at be but by for if in into is it no not of on or such that the their then there these they "
-    "this to was will with".split()
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "such",
+        "that",
+        "the",
+        "their",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "was",
+        "will",
+        "with",
+    ]
 )
 LUCENE_BM25 = {"k1": 1.2, "b": 0.75}
 _POSSESSIVE = re.compile(r"['\u2019]s\b")
