@@ -58,7 +58,7 @@ class AdaptConfig:
     # (dense nDCG@10 0.729 -> 0.739 vs KL alone, p=0.023; BENCHMARKS "In-batch negatives for the bi-encoder student")
     bi_encoder_in_batch_weight: float = 1.0
     # WiSE-FT: the trained bi-encoder averaged with its start, weight * student + (1 - weight) * start; 1 = the
-    # student as trained. The shipped starter bi-encoder is 0.5 (BENCHMARKS "The starter bi-encoder").
+    # student as trained (BENCHMARKS "The bi-encoder student averaged with its start": 0.5 measured there).
     bi_encoder_interpolation: float = 1.0
     max_length: int = 192
     eval_depth: int = 50

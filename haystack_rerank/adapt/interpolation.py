@@ -1,7 +1,8 @@
 """
 Weight interpolation (WiSE-FT, Wortsman et al. 2022): a fine-tuned student's weights averaged with the weights it
 started from. The average keeps most of the student's gain on the corpus it was trained for and much of what the
-start model knew elsewhere (measured for the SciFact bi-encoder: BENCHMARKS "The starter bi-encoder").
+start model knew elsewhere (measured for the SciFact bi-encoder: BENCHMARKS "The bi-encoder student averaged with
+its start").
 """
 
 from __future__ import annotations
