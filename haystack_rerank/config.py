@@ -224,10 +224,11 @@ class Settings:
     Where the two legs keep their documents and which bi-encoder fills them; every field left out comes from
     its environment variable, else its default (`VARIABLES`).
 
-    `lexical="opensearch"` uses the OpenSearch node at `opensearch_hosts`; `lexical="memory"` uses Haystack's
-    in-process BM25 store, saved as JSON under `data_dir`. The vector leg uses a Qdrant server when
-    `qdrant_url` is set, else embedded Qdrant in the folder `qdrant_path` (`":memory:"` for a throw-away
-    store). Timeouts left at None are read by the stores when they are built, so YAML carries no value.
+    `lexical="opensearch"` uses the OpenSearch node at `opensearch_hosts`; `lexical="memory"` uses the
+    in-process `EnglishInMemoryStore` (the index's English analysis and BM25), saved as JSON under `data_dir`.
+    The vector leg uses a Qdrant server when `qdrant_url` is set, else embedded Qdrant in the folder
+    `qdrant_path` (`":memory:"` for a throw-away store). Timeouts left at None are read by the stores when
+    they are built, so YAML carries no value.
     """
 
     lexical: str = "opensearch"

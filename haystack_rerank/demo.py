@@ -112,6 +112,8 @@ def ask(pipeline: Pipeline, question: str) -> dict[str, Any]:
             {"id": d.id, "score": round(d.score, 4) if d.score is not None else None} for d in reranked["documents"]
         ],
         "low_confidence": bool(reranked["meta"].get("low_confidence")),
+        "top_relevance": _rounded(reranked["meta"].get("top_relevance")),
+        "not_answered_because": None if best is None or best.data is not None else best.meta.get("reason"),
         "answer": None if best is None or best.data is None else best.data,
         "answer_source": None if best is None or best.document is None else best.document.id,
         "answer_score": None if best is None else round(best.score, 4),
@@ -127,6 +129,10 @@ def ask(pipeline: Pipeline, question: str) -> dict[str, Any]:
     }
 
 
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
 def format_result(result: dict[str, Any], titles: dict[str, str]) -> str:
     lines = [f"Q: {result['question']}"]
     hybrid = ", ".join(h["id"] for h in result["hybrid"][:5])
@@ -139,8 +145,8 @@ def format_result(result: dict[str, Any], titles: dict[str, str]) -> str:
         )
     if result["answer"] is None:
         lines.append(
-            "  A: I am not confident the corpus answers this."
-            f" (best reranked score {result['reranked'][0]['score'] if result['reranked'] else 'n/a'})"
+            f"  A: I am not confident the corpus answers this ({result['not_answered_because']}: the cross-encoder's"
+            f" best probability, before blending with the first stage, is {result['top_relevance']})."
         )
     else:
         lines.append(f"  A: {result['answer']}  [source: {result['answer_source']}, score {result['answer_score']}]")

@@ -40,6 +40,9 @@ def test_demo_runs_end_to_end(demo_report):
         assert {r["id"] for r in item["reranked"]} <= {h["id"] for h in item["hybrid"]}
         assert item["answer"] is None or item["answer_source"] in {r["id"] for r in item["reranked"]}
         assert item["seconds"]["total"] >= item["seconds"]["retrieval"] > 0
+        assert (item["answer"] is None) == bool(item["not_answered_because"])
+        if item["low_confidence"]:  # the flag reads the cross-encoder's own probability, not the blended score
+            assert item["top_relevance"] < 0.1 <= item["reranked"][0]["score"] or not starter
     if starter:
         # The starter model was trained on SciFact claims; these are everyday questions, so only a loose check:
         # the answering document is in the reranked top 3 for most of them, and the unanswerable one is flagged.
@@ -53,9 +56,9 @@ def test_demo_runs_end_to_end(demo_report):
 @pytest.mark.skipif(not STARTER, reason="the bundled starter model is not installed")
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 12, open: for q2 (short-sighted kids) myopia-outdoors is first since the embedded BM25 analyses "
-    "English, but the best-scored sentence is screens-myopia's; starter v2 gives heat-stroke, rightly first for q7, "
-    "a probability under the 0.1 low-confidence threshold",
+    reason="issue 12, open: starter v2 gives heat-stroke, rightly first for q7, a probability (0.067) under the 0.1 "
+    "low-confidence threshold and under that of the unanswerable q8's best passage (0.082): BENCHMARKS 'Answerable "
+    "or not' finds no signal of this model that separates them",
 )
 def test_demo_puts_every_answer_first_quotes_it_and_flags_only_the_unanswerable(demo_report):
     expected = {q["_id"]: q["answer_doc"] for q in QUESTIONS}

@@ -58,12 +58,35 @@ def test_answers_are_source_sentences_in_the_models_order(answerer, tiny_cross_e
     model_scores = CrossEncoder(tiny_cross_encoder).predict(
         [(query, a.data) for a in answers], activation_fn=__import__("torch").nn.Sigmoid()
     )
-    assert [a.data for a in answers] == [
-        a.data for _, a in sorted(zip(model_scores, answers, strict=True), key=lambda p: -p[0])
-    ]
+    by_model = [a.data for _, a in sorted(zip(model_scores, answers, strict=True), key=lambda p: -p[0])]
+    # the first answer quotes the top document (its best sentence), the others follow by the model's score
+    best_of_top = max((s, a.data) for s, a in zip(model_scores, answers, strict=True) if a.document.id == "salt")[1]
+    assert [a.data for a in answers] == [best_of_top, *(data for data in by_model if data != best_of_top)]
     assert out["meta"]["sentences_scored"] == 5 and out["meta"]["low_confidence"] is False
     again = answerer.run(query=query, documents=PASSAGES)
     assert again["meta"]["scoring"]["cache_hits"] == 5  # the same sentences cost nothing the second time
+
+    answerer.quote_top_document = False
+    assert [a.data for a in answerer.run(query=query, documents=PASSAGES)["answers"]] == by_model
+
+
+def test_the_first_answer_quotes_the_top_document_even_when_a_lower_one_has_a_better_sentence(tiny_cross_encoder):
+    ranker = CrossEncoderRanker(model=tiny_cross_encoder)
+    query = "Does salt raise blood pressure?"
+    for order in (PASSAGES, PASSAGES[::-1]):
+        free = ExtractiveAnswerer(ranker=ranker, quote_top_document=False).run(query=query, documents=order)
+        quoted = ExtractiveAnswerer(ranker=ranker).run(query=query, documents=order)["answers"][0]
+        top_sentences = [a for a in free["answers"] if a.document.id == order[0].id]
+        assert quoted.document.id == order[0].id and quoted.data == top_sentences[0].data
+        assert quoted.score == top_sentences[0].score
+
+
+def test_a_top_document_without_a_long_enough_sentence_leaves_the_best_sentence_first(tiny_cross_encoder):
+    ranker = CrossEncoderRanker(model=tiny_cross_encoder)
+    documents = [Document(id="short", content="Yes."), *PASSAGES]
+    answers = ExtractiveAnswerer(ranker=ranker, min_sentence_chars=10).run(query="salt", documents=documents)
+    free = ExtractiveAnswerer(ranker=ranker, min_sentence_chars=10, quote_top_document=False)
+    assert answers["answers"][0].data == free.run(query="salt", documents=documents)["answers"][0].data
 
 
 def test_upstream_low_confidence_puts_a_no_answer_first(answerer):
@@ -85,7 +108,9 @@ def test_run_async_matches_run(answerer):
     assert [a.data for a in asynchronous] == [a.data for a in sync]
 
 
-@pytest.mark.parametrize("kwargs", [{"documents_to_read": 0}, {"top_k": -1}, {"context_sentences": "1"}])
+@pytest.mark.parametrize(
+    "kwargs", [{"documents_to_read": 0}, {"top_k": -1}, {"context_sentences": "1"}, {"quote_top_document": "yes"}]
+)
 def test_invalid_parameters(tiny_cross_encoder, kwargs):
     with pytest.raises(ConfigurationError, match=next(iter(kwargs))):
         ExtractiveAnswerer(ranker=CrossEncoderRanker(model=tiny_cross_encoder), **kwargs)
@@ -102,10 +127,12 @@ def test_yaml_round_trip(answerer):
 
 
 def test_starter_model_finds_the_known_sentence():
-    """With the shipped starter model, the sentence that answers the question is the top answer."""
+    """With the shipped starter model, the sentence that answers the question is the best-scored one."""
     if models.resolve_model(models.STARTER_RERANK_MODEL) == models.STARTER_RERANK_MODEL:
         pytest.skip("the starter model is not installed in this checkout")
-    answerer = ExtractiveAnswerer(ranker=CrossEncoderRanker(model=models.STARTER_RERANK_MODEL, max_length=256))
+    answerer = ExtractiveAnswerer(
+        ranker=CrossEncoderRanker(model=models.STARTER_RERANK_MODEL, max_length=256), quote_top_document=False
+    )
     cases = [
         ("Does reducing salt lower blood pressure?", "Cutting salt intake lowers blood pressure"),
         ("How much of the day do cats spend asleep?", "Cats sleep for most of the day."),

@@ -1,4 +1,4 @@
-"""An offline answer stage: the best sentences of the top reranked documents, scored by the cross-encoder."""
+"""An offline answer stage: sentences of the top reranked documents, scored by the cross-encoder."""
 
 from __future__ import annotations
 
@@ -44,6 +44,8 @@ class ExtractiveAnswerer:
     Answers without an LLM: splits the top `documents_to_read` reranked documents into sentences, scores every
     (query, sentence) pair with a `CrossEncoderRanker` (batched and cached like any rerank), and returns the
     best sentences as `ExtractedAnswer`s with their source document, character span and a context window.
+    The first answer quotes the top-ranked document (`quote_top_document`): the ranker read that document whole,
+    while a sentence scored alone has lost its context; the other answers follow by sentence score.
 
     When the upstream ranker flagged low confidence (`meta["low_confidence"]`), or the best sentence scores
     under `low_confidence_threshold`, the first answer is a no-answer (`data=None`) saying so: the pipeline
@@ -71,6 +73,7 @@ class ExtractiveAnswerer:
         context_sentences: int = 1,
         min_sentence_chars: int = 15,
         low_confidence_threshold: float | None = None,
+        quote_top_document: bool = True,
     ) -> None:
         """
         :param ranker: The cross-encoder that scores (query, sentence) pairs, by its own score (no `alpha`
@@ -81,7 +84,10 @@ class ExtractiveAnswerer:
         :param top_k: How many answers to return.
         :param context_sentences: Sentences on each side of the answer included in `context`.
         :param min_sentence_chars: Shorter fragments (headings, numbers) are not candidates.
-        :param low_confidence_threshold: Best-sentence score under which the answer is "not confident".
+        :param low_confidence_threshold: Score of the quoted sentence under which the answer is "not confident".
+        :param quote_top_document: The first answer is the best sentence of the first document given (the
+            ranker's top one); False: the best-scored sentence of any document read (measured in BENCHMARKS.md,
+            "Which document the answer quotes").
         """
         for name, value, minimum in (
             ("documents_to_read", documents_to_read, 1),
@@ -95,12 +101,16 @@ class ExtractiveAnswerer:
         if not isinstance(ranker, CrossEncoderRanker):
             msg = f"ExtractiveAnswerer: ranker must be a CrossEncoderRanker, got {type(ranker).__name__}."
             raise ConfigurationError(msg)
+        if not isinstance(quote_top_document, bool):
+            msg = f"ExtractiveAnswerer: quote_top_document must be true or false, got {quote_top_document!r}."
+            raise ConfigurationError(msg)
         self.ranker = ranker
         self.documents_to_read = documents_to_read
         self.top_k = top_k
         self.context_sentences = context_sentences
         self.min_sentence_chars = min_sentence_chars
         self.low_confidence_threshold = low_confidence_threshold
+        self.quote_top_document = quote_top_document
 
     def warm_up(self) -> None:
         self.ranker.warm_up()
@@ -114,6 +124,7 @@ class ExtractiveAnswerer:
             context_sentences=self.context_sentences,
             min_sentence_chars=self.min_sentence_chars,
             low_confidence_threshold=self.low_confidence_threshold,
+            quote_top_document=self.quote_top_document,
         )
 
     @classmethod
@@ -164,10 +175,16 @@ class ExtractiveAnswerer:
                 sentence = Document(id=sentence_id, content=doc.content[start:end], meta=dict(doc.meta or {}))  # type: ignore[index]
                 candidates.append(sentence)
         scored = self.ranker.rank_by_model(query, candidates, top_k=len(candidates))
-        answers = [self._answer(query, sentence, *sources[sentence.id]) for sentence in scored["documents"]]
+        sentences = scored["documents"]
+        if self.quote_top_document and sentences:
+            # the top document's best sentence first; a top document without one leaves the best sentence first
+            top_id = next(iter(readable))
+            first = next((i for i, sentence in enumerate(sentences) if sources[sentence.id][0].id == top_id), 0)
+            sentences = [sentences[first], *sentences[:first], *sentences[first + 1 :]]
+        answers = [self._answer(query, sentence, *sources[sentence.id]) for sentence in sentences]
         answers = answers[: self.top_k]
 
-        best = answers[0].score if answers else None
+        best = answers[0].score if answers else None  # the quoted sentence's score
         upstream_low = bool((meta or {}).get("low_confidence"))
         below = best is None or (self.low_confidence_threshold is not None and best < self.low_confidence_threshold)
         low_confidence = upstream_low or below
@@ -178,7 +195,7 @@ class ExtractiveAnswerer:
                 else (
                     "the reranker's best document scored under its threshold"
                     if upstream_low
-                    else "the best sentence scored under low_confidence_threshold"
+                    else "the quoted sentence scored under low_confidence_threshold"
                 )
             )
             answers.insert(
