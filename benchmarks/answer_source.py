@@ -14,25 +14,19 @@ disagree.
 from __future__ import annotations
 
 import argparse
-import random
-from dataclasses import replace
-from pathlib import Path
 
-DATASETS = {"scifact": Path("../shared/data/scifact"), "cisi": Path("../shared/data/cisi")}
+from judged_splits import add_arguments, judged_splits
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--split", action="append", required=True, help="dataset:split:first-stage TREC run")
-    parser.add_argument("--depth", type=int, default=30, help="candidates reranked (the shipped depth)")
-    parser.add_argument("--train-queries", type=int, default=200, help="seeded sample of the first split")
-    parser.add_argument("--model", default="haystack-rerank/scifact-minilm-l6-ce")
+    add_arguments(parser)
     args = parser.parse_args()
 
     from scipy.stats import binomtest
     from tqdm import tqdm
 
-    from haystack_rerank import beir, build
+    from haystack_rerank import build
     from haystack_rerank.components.readers import ExtractiveAnswerer
 
     ranker = build.ranker(model=args.model, top_k=3)
@@ -40,29 +34,20 @@ def main() -> None:
     answerers = {mode: ExtractiveAnswerer(ranker=ranker, quote_top_document=mode) for mode in (True, False)}
     print("| split | queries | quoted from a relevant document: top document / best sentence | differ | "
           "top better / worse | McNemar p |\n| --- | --- | --- | --- | --- | --- |")  # fmt: skip
-    for index, spec in enumerate(args.split):
-        name, split_name, run_path = spec.split(":", 2)
-        split = beir.load_split(DATASETS[name], split_name)
-        corpus = {doc.id: doc for doc in beir.load_corpus(split.corpus_path)}
-        first = beir.read_trec_run(run_path)
-        qids = sorted(qid for qid in split.queries if qid in first)
-        if index == 0 and args.train_queries < len(qids):
-            qids = sorted(random.Random(13).sample(qids, args.train_queries))
+    for split in judged_splits(args):
         hits = {True: [], False: []}
-        for qid in tqdm(qids, desc=spec.split(":")[0] + " " + split_name):
+        for qid in tqdm(split.qids, desc=split.name):
             query = split.queries[qid]
-            top = sorted(first[qid].items(), key=lambda kv: -kv[1])[: args.depth]
-            reranked = ranker.run(query=query, documents=[replace(corpus[d], score=s) for d, s in top])
-            relevant = {doc for doc, grade in split.qrels[qid].items() if grade > 0}
+            reranked = ranker.run(query=query, documents=split.candidates(qid, depth=args.depth))
             for mode, answerer in answerers.items():
                 answers = answerer.run(query=query, documents=reranked["documents"])["answers"]
                 source = next((a.document.id for a in answers if a.document is not None), None)
-                hits[mode].append(source in relevant)
+                hits[mode].append(source in split.relevant(qid))
         better = sum(a and not b for a, b in zip(hits[True], hits[False], strict=True))
         worse = sum(b and not a for a, b in zip(hits[True], hits[False], strict=True))
         p_value = binomtest(better, better + worse).pvalue if better + worse else 1.0
-        n = len(qids)
-        print(f"| {name} {split_name} | {n} | {sum(hits[True]) / n:.3f} / {sum(hits[False]) / n:.3f} | "
+        n = len(split.qids)
+        print(f"| {split.name} | {n} | {sum(hits[True]) / n:.3f} / {sum(hits[False]) / n:.3f} | "
               f"{better + worse} | +{better} / -{worse} | {p_value:.2g} |")  # fmt: skip
 
 

@@ -25,60 +25,41 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import random
 import statistics
-from dataclasses import replace
 from pathlib import Path
 
-DATASETS = {"scifact": Path("../shared/data/scifact"), "cisi": Path("../shared/data/cisi")}
+from judged_splits import add_arguments, judged_splits
+
 SIGNALS = ("p_top", "logit_z", "logit_gap", "sentence")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--split", action="append", required=True, help="dataset:split:first-stage TREC run")
-    parser.add_argument("--depth", type=int, default=30, help="candidates reranked (the shipped depth)")
-    parser.add_argument("--train-queries", type=int, default=200, help="seeded sample of the first split")
-    parser.add_argument("--model", default="haystack-rerank/scifact-minilm-l6-ce")
+    add_arguments(parser)
     parser.add_argument("--save", type=Path, help="write every list's signals here (JSON)")
     args = parser.parse_args()
+
+    from tqdm import tqdm
 
     from haystack_rerank import build
 
     ranker = build.ranker(model=args.model, top_k=args.depth)
     ranker.warm_up()
     rows_by_split = {}
-    for index, spec in enumerate(args.split):
-        name, split, run_path = spec.split(":", 2)
-        sample = args.train_queries if index == 0 else None
-        rows = _rows(ranker, DATASETS[name], split, Path(run_path), args.depth, sample)
-        rows_by_split[f"{name} {split}"] = list(rows)
+    for split in judged_splits(args):
+        rows = rows_by_split[split.name] = []
+        for qid in tqdm(split.qids, desc=split.name):
+            relevant = split.relevant(qid)
+            answerable = split.candidates(qid, depth=args.depth)
+            if not relevant & {doc.id for doc in answerable}:
+                continue  # the first stage missed it: neither list is the one we want
+            # unanswerable: the same query without its relevant documents (the next candidates move up)
+            unanswerable = split.candidates(qid, exclude=relevant, depth=args.depth)
+            for label, candidates in ((1, answerable), (0, unanswerable)):
+                rows.append({"qid": qid, "answerable": label, **signals(ranker, split.queries[qid], candidates)})
     if args.save:
         args.save.write_text(json.dumps(rows_by_split, indent=1))
     report(rows_by_split)
-
-
-def _rows(ranker, dataset: Path, split_name: str, run_path: Path, depth: int, sample: int | None):
-    from tqdm import tqdm
-
-    from haystack_rerank import beir
-
-    split = beir.load_split(dataset, split_name)
-    corpus = {doc.id: doc for doc in beir.load_corpus(split.corpus_path)}
-    first = beir.read_trec_run(run_path)
-    qids = sorted(qid for qid in split.queries if qid in first)
-    if sample is not None and sample < len(qids):
-        qids = sorted(random.Random(13).sample(qids, sample))
-    for qid in tqdm(qids, desc=f"{dataset.name} {split_name}"):
-        ranked = [doc for doc, _ in sorted(first[qid].items(), key=lambda kv: -kv[1])]
-        relevant = {doc for doc, grade in split.qrels[qid].items() if grade > 0}
-        answerable = ranked[:depth]
-        if not relevant & set(answerable):
-            continue  # the first stage missed it: neither list is the one we want
-        unanswerable = [doc for doc in ranked if doc not in relevant][:depth]
-        for label, ids in ((1, answerable), (0, unanswerable)):
-            candidates = [replace(corpus[doc], score=first[qid][doc]) for doc in ids]
-            yield {"qid": qid, "answerable": label, **signals(ranker, split.queries[qid], candidates)}
 
 
 def signals(ranker, query: str, candidates) -> dict[str, float]:
