@@ -47,7 +47,7 @@ class ExtractiveAnswerer:
     The first answer quotes the top-ranked document (`quote_top_document`): the ranker read that document whole,
     while a sentence scored alone has lost its context; the other answers follow by sentence score.
 
-    When the upstream ranker flagged low confidence (`meta["low_confidence"]`), or the best sentence scores
+    When the upstream ranker flagged low confidence (`meta["low_confidence"]`), or the quoted sentence scores
     under `low_confidence_threshold`, the first answer is a no-answer (`data=None`) saying so: the pipeline
     then says "I don't know" instead of quoting a weak sentence.
 
