@@ -7,6 +7,7 @@ import importlib
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from haystack_rerank.errors import ConfigurationError
 
@@ -82,6 +83,12 @@ def _dimension_from_files(folder: Path) -> int | None:
 
 
 @functools.lru_cache(maxsize=32)
+def output_dimension(model: Any) -> int | None:
+    """A loaded `SentenceTransformer`'s vector size (`get_embedding_dimension` since sentence-transformers 6)."""
+    read = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return read()
+
+
 def embedding_dimension(name: str) -> int:
     """
     The size of the vectors the sentence-transformers model `name` outputs: read from its folder's module
@@ -94,7 +101,7 @@ def embedding_dimension(name: str) -> int:
     try:
         from sentence_transformers import SentenceTransformer
 
-        dimension = SentenceTransformer(location, device="cpu").get_sentence_embedding_dimension()
+        dimension = output_dimension(SentenceTransformer(location, device="cpu"))
     except Exception as err:
         msg = (
             f"Cannot read the vector size of the embedding model {name!r} ({type(err).__name__}: {err}). "

@@ -13,6 +13,7 @@ from haystack_rerank.adapt import AdaptConfig, adapt, pseudo_queries, selection
 from haystack_rerank.adapt.stores import AdaptStores
 from haystack_rerank.adapt.teacher import ScoredList, training_lists
 from haystack_rerank.errors import ConfigurationError
+from haystack_rerank.models import output_dimension
 
 
 def _corpus(count: int, seed: int = 0) -> dict[str, tuple[str, str]]:
@@ -296,7 +297,7 @@ def test_adapt_end_to_end_then_rerun_is_free(tmp_path, tiny_cross_encoder):  # n
         and bi["learning_rate"] == config.bi_encoder_learning_rate
     )
     CrossEncoder(str(out / "cross-encoder"))  # the folders load as what they claim to be
-    assert SentenceTransformer(str(out / "bi-encoder")).get_sentence_embedding_dimension() == 384
+    assert output_dimension(SentenceTransformer(str(out / "bi-encoder"))) == 384
     assert bi["collection"].startswith("adapt-bi-") and bi["collection"] != "adapt"
     assert "0.5 x the trained student + 0.5 x" in (out / "bi-encoder" / "README.md").read_text()
     card = (out / "cross-encoder" / "README.md").read_text()

@@ -166,7 +166,7 @@ def _without_dropout(model: Any) -> None:
 def load_bi_encoder(model: str, *, max_seq_length: int) -> Any:
     from sentence_transformers import SentenceTransformer
 
-    from haystack_rerank.models import resolve_model
+    from haystack_rerank.models import output_dimension, resolve_model
 
     check_model_kind(model, "bi-encoder")
     try:
@@ -174,7 +174,7 @@ def load_bi_encoder(model: str, *, max_seq_length: int) -> Any:
     except (OSError, ValueError) as err:
         msg = f"adapt: {model!r} does not load as a bi-encoder ({err}). Pass a sentence-transformers folder."
         raise ConfigurationError(msg) from err
-    if student.get_sentence_embedding_dimension() is None:
+    if output_dimension(student) is None:
         msg = f"adapt: {model!r} has no sentence-embedding output; pass a sentence-transformers bi-encoder."
         raise ConfigurationError(msg)
     student.max_seq_length = max_seq_length
