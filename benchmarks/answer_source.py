@@ -37,12 +37,12 @@ def main() -> None:
     for split in judged_splits(args):
         hits = {True: [], False: []}
         for qid in tqdm(split.qids, desc=split.name):
-            query = split.queries[qid]
+            query, relevant = split.queries[qid], split.relevant(qid)
             reranked = ranker.run(query=query, documents=split.candidates(qid, depth=args.depth))
             for mode, answerer in answerers.items():
                 answers = answerer.run(query=query, documents=reranked["documents"])["answers"]
                 source = next((a.document.id for a in answers if a.document is not None), None)
-                hits[mode].append(source in split.relevant(qid))
+                hits[mode].append(source in relevant)
         better = sum(a and not b for a, b in zip(hits[True], hits[False], strict=True))
         worse = sum(b and not a for a, b in zip(hits[True], hits[False], strict=True))
         p_value = binomtest(better, better + worse).pvalue if better + worse else 1.0

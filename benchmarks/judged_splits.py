@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +27,6 @@ class JudgedSplit:
 
     def candidates(self, qid: str, exclude: frozenset[str] | set[str] = frozenset(), depth: int = 30) -> list[Any]:
         """The first stage's top `depth` documents of `qid` (without `exclude`), with their first-stage scores."""
-        from dataclasses import replace
-
         ranked = sorted(self.first_stage[qid].items(), key=lambda kv: -kv[1])
         kept = [(doc, score) for doc, score in ranked if doc not in exclude][:depth]
         return [replace(self.corpus[doc], score=score) for doc, score in kept]

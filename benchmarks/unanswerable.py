@@ -64,24 +64,20 @@ def main() -> None:
 
 def signals(ranker, query: str, candidates) -> dict[str, float]:
     """The confidence signals of one candidate list (see the module docstring)."""
-    from haystack import Document
-
-    from haystack_rerank.components.readers.extractive_answerer import split_sentences
+    from haystack_rerank.components.readers import ExtractiveAnswerer
 
     by_model = ranker.rank_by_model(query, candidates, top_k=len(candidates))["documents"]
     probabilities = [doc.score for doc in by_model]
     logits = [math.log(max(p, 1e-7) / max(1.0 - p, 1e-7)) for p in probabilities]
     top = by_model[0]
-    spans = split_sentences(top.content or "")
-    sentences = [
-        Document(id=f"{top.id}#s{i}", content=top.content[a:b], meta=top.meta) for i, (a, b) in enumerate(spans)
-    ]
-    sentence = ranker.rank_by_model(query, sentences, top_k=1)["documents"]
+    # every sentence of the top document, scored as the answer stage scores them
+    reader = ExtractiveAnswerer(ranker=ranker, documents_to_read=1, top_k=1, min_sentence_chars=0)
+    answers = reader.run(query=query, documents=[top])["answers"]
     return {
         "p_top": probabilities[0],
         "logit_z": (logits[0] - statistics.mean(logits)) / (statistics.pstdev(logits) or 1.0),
         "logit_gap": logits[0] - logits[1] if len(logits) > 1 else 0.0,
-        "sentence": sentence[0].score if sentence else 0.0,
+        "sentence": next((answer.score for answer in answers if answer.data is not None), 0.0),
         "agree": float(top.id == candidates[0].id),
     }
 
